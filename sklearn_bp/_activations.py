@@ -1,0 +1,69 @@
+"""Activation functions g and their derivatives g′, in place and dtype-preserving.
+
+Each derivative is written in terms of the activation a = g(z), as the course writes the
+sigmoid's g′(z) = a .* (1 − a), so that the backward pass needs no copy of z. A derivative
+multiplies the incoming deltas by g′ in place, using ``scratch`` (an array of the same shape
+and dtype) for its one temporary.
+"""
+
+import numpy as np
+from scipy.special import expit
+
+
+def _identity(Z):
+    """Leave Z as it is: g(z) = z."""
+
+
+def _logistic(Z):
+    """Apply the logistic sigmoid g(z) = 1 / (1 + exp(−z)) in place."""
+    expit(Z, out=Z)
+
+
+def _tanh(Z):
+    """Apply the hyperbolic tangent in place."""
+    np.tanh(Z, out=Z)
+
+
+def _relu(Z):
+    """Apply the rectified linear unit g(z) = max(z, 0) in place."""
+    np.maximum(Z, 0, out=Z)
+
+
+def _identity_derivative(A, delta, scratch):
+    """Multiply delta by g′ = 1 (nothing to do)."""
+
+
+def _logistic_derivative(A, delta, scratch):
+    """Multiply delta in place by the sigmoid's derivative a .* (1 − a)."""
+    np.subtract(1, A, out=scratch)
+    scratch *= A
+    delta *= scratch
+
+
+def _tanh_derivative(A, delta, scratch):
+    """Multiply delta in place by tanh's derivative 1 − a²."""
+    np.multiply(A, A, out=scratch)
+    np.subtract(1, scratch, out=scratch)
+    delta *= scratch
+
+
+def _relu_derivative(A, delta, scratch):
+    """Multiply delta in place by the ReLU's derivative: 1 where a > 0, else 0."""
+    # a = max(z, 0) is never negative, so sign(a) is exactly the step function.
+    np.sign(A, out=scratch)
+    delta *= scratch
+
+
+ACTIVATIONS = {
+    "identity": _identity,
+    "logistic": _logistic,
+    "tanh": _tanh,
+    "relu": _relu,
+}
+
+DERIVATIVES = {
+    "identity": _identity_derivative,
+    "logistic": _logistic_derivative,
+    "tanh": _tanh_derivative,
+    "relu": _relu_derivative,
+}

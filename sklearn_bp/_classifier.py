@@ -1,0 +1,457 @@
+"""BackpropClassifier: the course's network as a scikit-learn estimator.
+
+This module validates, encodes targets, and hands the objective of ``_network`` to the driver in
+``_optimize``; it computes no derivative of its own.
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+from scipy import sparse
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._chunking import get_chunk_n_rows
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
+
+from ._activations import ACTIVATIONS
+from ._network import (
+    OUTPUTS,
+    BackpropObjective,
+    Network,
+    decision_output,
+    output_log_proba,
+)
+from ._optimize import METHODS, check_result, minimize_objective
+
+
+def _block_rows(network, n_samples, itemsize):
+    """Rows per block such that a block's buffers fit in scikit-learn's ``working_memory``."""
+    # Each block holds activations, deltas and a scratch array for every non-input layer.
+    row_bytes = 3 * itemsize * sum(network.layer_sizes[1:])
+    return get_chunk_n_rows(row_bytes, max_n_rows=max(n_samples, 1))
+
+
+class BackpropClassifier(ClassifierMixin, BaseEstimator):
+    """Fully connected neural network classifier trained by backpropagation.
+
+    The network computes a(1) = x, z(l+1) = Θ(l) [1; a(l)], a(l+1) = g(z(l+1)) and
+    h_Θ(x) = a(L). Training minimizes the regularized cross-entropy
+
+    .. math::
+
+        J(\\Theta) = -\\frac{1}{W} \\sum_i w_i \\sum_k \\left[ y_{ik} \\log h_k(x_i)
+            + (1 - y_{ik}) \\log(1 - h_k(x_i)) \\right]
+            + \\frac{\\alpha}{2W} \\sum_l \\sum_{i, j \\geq 1} \\left(\\Theta^{(l)}_{ij}\\right)^2
+
+    (sample weights w_i, W = Σ_i w_i, bias weights not penalized) with
+    :func:`scipy.optimize.minimize`, given J and its gradient D computed by backpropagation
+    over all Θ(l) unrolled into one vector. See the mathematics page of the documentation.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or tuple of int, default=(25,)
+        Number of units in each hidden layer; ``()`` gives a network with no hidden layer
+        (logistic regression).
+
+    activation : {"logistic", "tanh", "relu", "identity"}, default="logistic"
+        Activation g of the hidden units.
+
+    out_activation : {"logistic", "softmax"}, default="logistic"
+        Output units: ``"logistic"`` is one sigmoid per class with the course's cost,
+        ``"softmax"`` a softmax over the classes with the categorical cross-entropy. Binary
+        and multilabel targets always use logistic units (for two classes the single sigmoid
+        *is* the softmax).
+
+    alpha : float, default=1e-4
+        L2 regularization strength, the course's λ; the penalty is α/(2W) times the sum of the
+        squared non-bias weights.
+
+    method : {"L-BFGS-B", "BFGS", "CG", "TNC", "SLSQP"}, default="L-BFGS-B"
+        Method of :func:`scipy.optimize.minimize`.
+
+    max_iter : int, default=200
+        Maximum number of iterations of the method (function evaluations for ``"TNC"``).
+
+    tol : float, default=1e-5
+        Tolerance handed to :func:`scipy.optimize.minimize`; 0 runs until ``max_iter``.
+
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, multiplied into the sample weights. ``"balanced"`` weighs each
+        class by ``n_samples / (n_classes * count)``. Not available for multilabel targets.
+
+    warm_start : bool, default=False
+        Start from the parameters of the previous fit instead of a new initialization.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, drawn uniformly in [−ε, ε] with
+        ε = √6 / √(s_l + s_{l+1}) for each layer.
+
+    verbose : int, default=0
+        Print the loss after each iteration when positive.
+
+    options : dict or None, default=None
+        Extra options for the method of :func:`scipy.optimize.minimize`; they override
+        those derived from ``max_iter``.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels; for multilabel targets, the label indices.
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has feature names that are all strings.
+
+    coefs_ : list of ndarray
+        ``coefs_[l]`` has shape (s_l, s_{l+1}): the weights from layer l to layer l + 1,
+        as in :class:`~sklearn.neural_network.MLPClassifier`.
+
+    intercepts_ : list of ndarray
+        ``intercepts_[l]`` has shape (s_{l+1},): the bias weights into layer l + 1.
+
+    thetas_ : list of ndarray
+        The course's matrices Θ(l) of shape (s_{l+1}, s_l + 1), bias in column 0; computed
+        from ``coefs_`` and ``intercepts_``.
+
+    loss_ : float
+        J at the returned parameters, regularization included.
+
+    n_iter_ : int
+        Number of iterations the method ran.
+
+    n_layers_ : int
+        Number of layers L, input and output layers included.
+
+    n_outputs_ : int
+        Number of output units: 1 for binary targets, else one per class or label.
+
+    out_activation_ : str
+        Activation of the output units actually used.
+
+    optimize_result_ : OptimizeResult
+        What :func:`scipy.optimize.minimize` returned.
+
+    See Also
+    --------
+    sklearn.neural_network.MLPClassifier : Multi-layer perceptron of scikit-learn.
+    gradient_check : Compare backpropagation's gradient with central differences.
+
+    References
+    ----------
+    D. E. Rumelhart, G. E. Hinton and R. J. Williams, "Learning representations by
+    back-propagating errors", Nature 323, 533-536 (1986).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.model_selection import train_test_split
+    >>> from sklearn_bp import BackpropClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    >>> clf = BackpropClassifier(hidden_layer_sizes=(10,), alpha=1.0, random_state=0)
+    >>> clf.fit(X_train, y_train).score(X_test, y_test) > 0.9
+    True
+    >>> clf.predict_proba(X_test[:2]).sum(axis=1)
+    array([1., 1.])
+    >>> [theta.shape for theta in clf.thetas_]
+    [(10, 5), (3, 11)]
+    """
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "out_activation": [StrOptions(set(OUTPUTS))],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "method": [StrOptions(set(METHODS))],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "warm_start": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "options": [dict, None],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(25,),
+        activation="logistic",
+        *,
+        out_activation="logistic",
+        alpha=1e-4,
+        method="L-BFGS-B",
+        max_iter=200,
+        tol=1e-5,
+        class_weight=None,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+        options=None,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.out_activation = out_activation
+        self.alpha = alpha
+        self.method = method
+        self.max_iter = max_iter
+        self.tol = tol
+        self.class_weight = class_weight
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+        self.options = options
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network to data X and targets y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; float32 data is computed in float32.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a multilabel indicator matrix.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the samples; equal weights by default.
+
+        Returns
+        -------
+        self : BackpropClassifier
+            The fitted estimator.
+        """
+        # A failed fit must not leave a half-fitted estimator: validate_data already records
+        # n_features_in_ on self, so put every attribute back as it was on any error.
+        state_before = dict(self.__dict__)
+        try:
+            return self._fit(X, y, sample_weight)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(state_before)
+            raise
+
+    def _fit(self, X, y, sample_weight):
+        problem = self._prepare(X, y, sample_weight)
+        network, objective = problem["network"], problem["objective"]
+        theta0 = self._initial_theta(network, problem["classes"])
+        result = minimize_objective(
+            objective.loss_gradient,
+            theta0,
+            method=self.method,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            options=self.options,
+            verbose=self.verbose,
+        )
+        n_iter = check_result(result, self.method, self.max_iter)
+
+        params = network.unpack(result.x)
+        self.coefs_ = [W.copy() for W, _ in params]
+        self.intercepts_ = [b.copy() for _, b in params]
+        self.classes_ = problem["classes"]
+        self.loss_ = float(result.fun)
+        self.n_iter_ = n_iter
+        self.n_layers_ = network.n_layers
+        self.n_outputs_ = network.layer_sizes[-1]
+        self.out_activation_ = network.out_activation
+        self.optimize_result_ = result
+        self._network = network
+        self._target_type = problem["target_type"]
+        self._y_dtype = problem["y_dtype"]
+        return self
+
+    def _objective_at_start(self, X, y, sample_weight, dtype):
+        """Validate everything as ``fit`` does; return the objective and the starting θ."""
+        self._validate_params()
+        problem = self._prepare(X, y, sample_weight, dtype)
+        return problem["objective"], self._initial_theta(problem["network"], problem["classes"])
+
+    def _prepare(self, X, y, sample_weight, dtype=(np.float64, np.float32)):
+        """Validate the data and build the network and objective that ``fit`` minimizes."""
+        hidden = self._hidden_layer_sizes()
+        X, y = validate_data(
+            self, X, y, accept_sparse=["csr", "csc"], dtype=list(dtype), multi_output=True
+        )
+        if X.ndim != 2:
+            raise ValueError(f"X must be a 2-D array, got an array with {X.ndim} dimensions.")
+        if sparse.issparse(X):
+            X = X.tocsr()
+        y_dtype = y.dtype
+        y, Y, classes, target_type = self._encode_targets(y, X.dtype)
+        sample_weight = self._sample_weight(sample_weight, X, y, classes, target_type)
+        out_activation = "logistic" if target_type != "multiclass" else self.out_activation
+        network = Network((X.shape[1], *hidden, Y.shape[1]), self.activation, out_activation)
+        objective = BackpropObjective(
+            network, X, Y, sample_weight, self.alpha,
+            _block_rows(network, X.shape[0], X.dtype.itemsize),
+        )
+        return {
+            "network": network,
+            "objective": objective,
+            "classes": classes,
+            "target_type": target_type,
+            "y_dtype": y_dtype,
+        }
+
+    def _hidden_layer_sizes(self):
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
+        for size in sizes:
+            if isinstance(size, bool) or not isinstance(size, Integral):
+                raise TypeError(
+                    f"hidden_layer_sizes must contain integers, got {size!r} "
+                    f"in {self.hidden_layer_sizes!r}."
+                )
+            if size < 1:
+                raise ValueError(
+                    f"hidden_layer_sizes must contain positive integers, got {size!r} "
+                    f"in {self.hidden_layer_sizes!r}."
+                )
+        return [int(size) for size in sizes]
+
+    def _encode_targets(self, y, dtype):
+        """Return y, the output targets Y (0/1, one column per unit), classes and y's type."""
+        check_classification_targets(y)
+        target_type = type_of_target(y, input_name="y")
+        if target_type == "multilabel-indicator":
+            Y = y.toarray() if sparse.issparse(y) else np.asarray(y)
+            return y, Y.astype(dtype), np.arange(Y.shape[1]), "multilabel"
+        if target_type not in ("binary", "multiclass"):
+            raise ValueError(
+                f"BackpropClassifier supports binary, multiclass and multilabel-indicator "
+                f"targets, got {target_type!r}."
+            )
+        y = column_or_1d(y, warn=True)
+        classes, y_index = np.unique(y, return_inverse=True)
+        if classes.size < 2:
+            raise ValueError(
+                f"BackpropClassifier needs samples of at least 2 classes, but the data "
+                f"contains only one class: {classes[0]!r}."
+            )
+        if classes.size == 2:
+            return y, y_index[:, np.newaxis].astype(dtype), classes, "binary"
+        Y = (y_index[:, np.newaxis] == np.arange(classes.size)).astype(dtype)
+        return y, Y, classes, "multiclass"
+
+    def _sample_weight(self, sample_weight, X, y, classes, target_type):
+        """Combine sample weights and class weights into the w_i of the cost."""
+        weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+        if self.class_weight is not None:
+            if target_type == "multilabel":
+                raise ValueError("class_weight is not supported for multilabel targets.")
+            per_class = compute_class_weight(self.class_weight, classes=classes, y=y)
+            weight = weight * per_class[np.searchsorted(classes, y)].astype(X.dtype)
+        if not np.sum(weight, dtype=np.float64) > 0:
+            raise ValueError(
+                "The sample weights sum to zero: at least one sample needs a positive weight."
+            )
+        return weight
+
+    def _initial_theta(self, network, classes):
+        if not (self.warm_start and hasattr(self, "coefs_")):
+            return network.initial_theta(check_random_state(self.random_state))
+        if not np.array_equal(classes, self.classes_):
+            raise ValueError(
+                f"warm_start can only continue a fit with the same classes: the previous fit "
+                f"had {self.classes_!r}, this one has {classes!r}."
+            )
+        if network.layer_sizes != self._network.layer_sizes:
+            raise ValueError(
+                f"warm_start can only continue a fit with the same layer sizes: the previous "
+                f"fit had {self._network.layer_sizes}, this one has {network.layer_sizes}."
+            )
+        return network.pack(self.coefs_, self.intercepts_)
+
+    @property
+    def thetas_(self):
+        """The course's Θ(l), shape (s_{l+1}, s_l + 1), bias in column 0."""
+        check_is_fitted(self)
+        return [np.column_stack([b, W.T]) for W, b in zip(self.coefs_, self.intercepts_)]
+
+    def _output(self, X):
+        """z(L) for the rows of X, computed in X's dtype (float32 or float64)."""
+        check_is_fitted(self)
+        X = validate_data(
+            self, X, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32], reset=False
+        )
+        if sparse.issparse(X):
+            X = X.tocsr()
+        params = [(W.astype(X.dtype, copy=False), b.astype(X.dtype, copy=False))
+                  for W, b in zip(self.coefs_, self.intercepts_)]
+        block_rows = _block_rows(self._network, X.shape[0], X.dtype.itemsize)
+        return decision_output(self._network, params, X, block_rows)
+
+    def predict(self, X):
+        """Predict class labels for the rows of X.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input samples.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_labels)
+            Predicted classes, or a label indicator matrix for multilabel targets.
+        """
+        Z = self._output(X)
+        if self._target_type == "multilabel":
+            return (Z > 0).astype(self._y_dtype)
+        if self._target_type == "binary":
+            return self.classes_[(Z[:, 0] > 0).astype(np.intp)]
+        return self.classes_[np.argmax(Z, axis=1)]
+
+    def predict_log_proba(self, X):
+        """Predict the logarithm of class probabilities for the rows of X.
+
+        Equal to ``log(predict_proba(X))``, with ``-inf`` and no warning where a probability
+        is below the smallest number of X's dtype (about 1e-45 in float32, 1e-323 in float64).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input samples.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Log-probabilities, in the order of ``classes_``.
+        """
+        proba = self.predict_proba(X)
+        log_proba = np.full_like(proba, -np.inf)
+        return np.log(proba, out=log_proba, where=proba > 0)
+
+    def predict_proba(self, X):
+        """Predict class probabilities for the rows of X.
+
+        Rows sum to one for binary and multiclass targets; for multilabel targets each column
+        is the probability of its label. They are computed from log-probabilities taken
+        directly from the output layer's input, so no intermediate overflows.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probabilities, in the order of ``classes_``, in X's floating dtype.
+        """
+        log_proba = output_log_proba(self._output(X), self.out_activation_, self._target_type)
+        return np.exp(log_proba, out=log_proba)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.classifier_tags.multi_label = True
+        return tags

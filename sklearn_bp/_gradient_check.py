@@ -1,0 +1,70 @@
+"""The course's gradient checking: backpropagation against central differences of J."""
+
+import copy
+
+import numpy as np
+
+
+def numerical_gradient(loss, theta, epsilon=1e-4):
+    """Central differences (J(θ + ε e_i) − J(θ − ε e_i)) / 2ε for every parameter i."""
+    theta = np.array(theta, dtype=np.float64)
+    gradient = np.empty_like(theta)
+    for i in range(theta.size):
+        saved = theta[i]
+        theta[i] = saved + epsilon
+        loss_plus = loss(theta)
+        theta[i] = saved - epsilon
+        loss_minus = loss(theta)
+        theta[i] = saved
+        gradient[i] = (loss_plus - loss_minus) / (2 * epsilon)
+    return gradient
+
+
+def gradient_check(estimator, X, y, sample_weight=None, epsilon=1e-4):
+    """Check backpropagation's gradient against central differences of the cost J.
+
+    The estimator's parameters are initialized exactly as ``fit`` would initialize them (same
+    ``random_state``, or the fitted parameters under ``warm_start``); the estimator itself is
+    left untouched. J and its gradient are computed in float64 whatever the dtype of X, since
+    central differences in float32 cannot show agreement beyond a few digits.
+
+    This costs two evaluations of J per parameter: use it on small networks and data.
+
+    Parameters
+    ----------
+    estimator : BackpropClassifier
+        The estimator whose hyperparameters define the network and cost.
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        Input data.
+    y : array-like of shape (n_samples,) or (n_samples, n_labels)
+        Targets, as for ``fit``.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Sample weights, as for ``fit``.
+    epsilon : float, default=1e-4
+        Step of the central differences.
+
+    Returns
+    -------
+    relative_difference : float
+        ‖num − bp‖ / ‖num + bp‖, where ``num`` is the numerical and ``bp`` the
+        backpropagation gradient; about 1e-9 or smaller when backpropagation is right.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_bp import BackpropClassifier, gradient_check
+    >>> rng = np.random.RandomState(0)
+    >>> X, y = rng.normal(size=(20, 4)), rng.randint(3, size=20)
+    >>> clf = BackpropClassifier(hidden_layer_sizes=(5,), alpha=1.0, random_state=0)
+    >>> gradient_check(clf, X, y) < 1e-9
+    True
+    """
+    if not (isinstance(epsilon, (int, float, np.floating)) and np.isfinite(epsilon)
+            and epsilon > 0):
+        raise ValueError(f"epsilon must be a positive finite number, got {epsilon!r}.")
+    # A copy keeps fitted parameters for warm_start and absorbs what validation records.
+    checked = copy.deepcopy(estimator)
+    objective, theta = checked._objective_at_start(X, y, sample_weight, dtype=[np.float64])
+    _, backprop = objective.loss_gradient(theta)
+    numerical = numerical_gradient(objective.loss, theta, epsilon)
+    return float(np.linalg.norm(numerical - backprop) / np.linalg.norm(numerical + backprop))

@@ -1,0 +1,318 @@
+"""The mathematics of a fully connected network, with no scikit-learn in it.
+
+Notation follows the course (see ``docs/mathematics.rst``): layer l has s_l units, the input
+layer has s_1 = n_features and the output layer s_L = n_outputs. The code works row-major, one
+row per example, so the course's z(l+1) = Θ(l) [1; a(l)] for one column x becomes, for a block
+of rows A(l),
+
+    Z(l+1) = A(l) W(l) + b(l),    A(l+1) = g(Z(l+1)),
+
+where W(l) is Θ(l)'s non-bias part transposed and b(l) its bias column. All parameters live in
+one flat float64 vector θ. Layer l owns a contiguous (s_l + 1, s_{l+1}) block of it whose row 0
+is b(l) and whose remaining rows are W(l): the block is exactly Θ(l)ᵀ, so both the course's
+matrices and scikit-learn's ``coefs_``/``intercepts_`` are views of θ.
+"""
+
+import numpy as np
+from scipy.special import expit, log_expit, log_softmax, logsumexp
+
+from ._activations import ACTIVATIONS, DERIVATIVES
+
+
+class Network:
+    """Layout of a fully connected network: layer sizes, activations and parameter views.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        Units per layer, input layer first and output layer last (s_1, ..., s_L).
+    activation : {"logistic", "tanh", "relu", "identity"}
+        Activation g of the hidden units.
+    out_activation : {"logistic", "softmax"}
+        Activation of the output units: one sigmoid per output, or a softmax over them.
+    """
+
+    def __init__(self, layer_sizes, activation="logistic", out_activation="logistic"):
+        self.layer_sizes = tuple(int(s) for s in layer_sizes)
+        self.activation = activation
+        self.out_activation = out_activation
+        shapes = [(fan_in + 1, fan_out) for fan_in, fan_out in self._fans()]
+        bounds = np.cumsum([0] + [rows * cols for rows, cols in shapes])
+        self._blocks = [(start, stop, shape) for start, stop, shape in
+                        zip(bounds[:-1], bounds[1:], shapes)]
+        self.n_params = int(bounds[-1])
+
+    def _fans(self):
+        return list(zip(self.layer_sizes[:-1], self.layer_sizes[1:]))
+
+    @property
+    def n_layers(self):
+        """Number of layers L, input and output layers included."""
+        return len(self.layer_sizes)
+
+    def unpack(self, theta):
+        """Return ``[(W(l), b(l)), ...]``, views into the flat vector ``theta``."""
+        params = []
+        for start, stop, shape in self._blocks:
+            block = theta[start:stop].reshape(shape)
+            params.append((block[1:], block[0]))
+        return params
+
+    def thetas(self, theta):
+        """Return the course's matrices Θ(l), shape (s_{l+1}, s_l + 1), bias in column 0."""
+        return [theta[start:stop].reshape(shape).T for start, stop, shape in self._blocks]
+
+    def pack(self, coefs, intercepts):
+        """Return the flat float64 vector θ holding ``coefs`` and ``intercepts``."""
+        theta = np.empty(self.n_params, dtype=np.float64)
+        for (W, b), coef, intercept in zip(self.unpack(theta), coefs, intercepts):
+            W[...] = coef
+            b[...] = intercept
+        return theta
+
+    def initial_theta(self, random_state):
+        """Draw θ as the course does: every Θ(l)_ij uniform in [−ε(l), ε(l)].
+
+        ε(l) = √6 / √(s_l + s_{l+1}), bias included, which breaks the symmetry between units.
+        """
+        theta = np.empty(self.n_params, dtype=np.float64)
+        for (start, stop, _), (fan_in, fan_out) in zip(self._blocks, self._fans()):
+            epsilon = np.sqrt(6.0 / (fan_in + fan_out))
+            theta[start:stop] = random_state.uniform(-epsilon, epsilon, size=stop - start)
+        return theta
+
+    def squared_norm(self, theta):
+        """Return Σ_l ‖W(l)‖², the sum of squares of the non-bias weights."""
+        return sum(float(np.dot(W.ravel(), W.ravel())) for W, _ in self.unpack(theta))
+
+
+class Workspace:
+    """Buffers for the forward and backward passes over blocks of at most ``block_rows`` rows.
+
+    Allocated once per fit (or per prediction) and reused by every block, so that the hot path
+    allocates nothing proportional to the data.
+    """
+
+    def __init__(self, network, block_rows, dtype):
+        sizes = network.layer_sizes[1:]
+        self.dtype = np.dtype(dtype)
+        self.block_rows = int(block_rows)
+        self.activations = [np.empty((block_rows, s), dtype=dtype) for s in sizes]
+        self.deltas = [np.empty((block_rows, s), dtype=dtype) for s in sizes]
+        self.scratch = [np.empty((block_rows, s), dtype=dtype) for s in sizes]
+        self.Delta = [np.empty((fan_in, fan_out), dtype=dtype)
+                      for fan_in, fan_out in network._fans()]
+
+    def rows(self, buffers, n_rows):
+        """Views of the first ``n_rows`` rows of each buffer (contiguous in memory)."""
+        return [buffer[:n_rows] for buffer in buffers]
+
+
+def row_blocks(n_samples, block_rows):
+    """Yield the slices that cut ``n_samples`` rows into blocks of ``block_rows``."""
+    for start in range(0, n_samples, block_rows):
+        yield slice(start, min(start + block_rows, n_samples))
+
+
+def forward(network, params, X, activations):
+    """Forward propagation of the rows X through the network.
+
+    Writes a(l) = g(z(l)) of every hidden layer into ``activations[:-1]`` and z(L), the output
+    layer's input before its activation, into ``activations[-1]``; returns z(L).
+    """
+    g = ACTIVATIONS[network.activation]
+    A = X
+    for (W, b), Z in zip(params, activations):
+        if A is not X:
+            g(A)
+        if hasattr(A, "tocsr"):
+            # Sparse input: only the first layer sees it, and its product is dense.
+            Z[...] = A @ W
+        else:
+            np.matmul(A, W, out=Z)
+        Z += b
+        A = Z
+    return A
+
+
+def _logistic_output(Z, Y, H):
+    """Write h = σ(z) into H; return each row's Σ_k −[y log h + (1 − y) log(1 − h)].
+
+    For y ∈ {0, 1} the bracket is log σ(s z) with s = 2y − 1, computed by ``log_expit``: exact
+    for saturated units, where log(σ(z)) would round to log(0) or lose every digit.
+    """
+    np.multiply(Y, 2, out=H)
+    H -= 1
+    H *= Z
+    log_expit(H, out=H)
+    row_loss = -H.sum(axis=1)
+    expit(Z, out=H)
+    return row_loss
+
+
+def _softmax_output(Z, Y, H):
+    """Write h = softmax(z) into H; return each row's −Σ_k y log h.
+
+    With m = max_k z_k and S = Σ_k exp(z_k − m) ≥ 1, −Σ_k y_k log h_k = m + log S − Σ_k y_k z_k
+    for one-hot y: no exponential overflows and no log of a rounded-to-zero probability.
+    """
+    row_max = Z.max(axis=1, keepdims=True)
+    np.subtract(Z, row_max, out=H)
+    np.exp(H, out=H)
+    row_sum = H.sum(axis=1, keepdims=True)
+    H /= row_sum
+    return (row_max + np.log(row_sum))[:, 0] - np.einsum("ij,ij->i", Y, Z)
+
+
+OUTPUTS = {"logistic": _logistic_output, "softmax": _softmax_output}
+
+
+def output_log_proba(Z, out_activation, kind):
+    """Log-probabilities of the classes from the output layer's input z(L).
+
+    ``kind`` says how the outputs encode the target: ``"binary"`` (one unit, the probability of
+    the positive class), ``"multiclass"`` (one unit per class) or ``"multilabel"`` (one unit
+    per label, each its own probability). K sigmoids of a multiclass problem are normalized to
+    sum to one, as one-vs-rest models do.
+    """
+    if out_activation == "softmax":
+        return log_softmax(Z, axis=1)
+    log_h = log_expit(Z)
+    if kind == "multilabel":
+        return log_h
+    if kind == "binary":
+        return np.hstack([log_expit(-Z), log_h])
+    return log_h - logsumexp(log_h, axis=1, keepdims=True)
+
+
+def decision_output(network, params, X, block_rows):
+    """Return z(L) for every row of X, evaluated block by block in X's dtype."""
+    n_samples = X.shape[0]
+    block_rows = min(block_rows, n_samples)
+    workspace = Workspace(network, block_rows, X.dtype)
+    Z = np.empty((n_samples, network.layer_sizes[-1]), dtype=X.dtype)
+    for rows in row_blocks(n_samples, block_rows):
+        n_rows = rows.stop - rows.start
+        Z[rows] = forward(network, params, X[rows], workspace.rows(workspace.activations, n_rows))
+    return Z
+
+
+class BackpropObjective:
+    """The cost J(θ) of a network on fixed data, and its gradient by backpropagation.
+
+    With sample weights w_i and W = Σ_i w_i::
+
+        J(θ) = (1/W) Σ_i w_i cost(h(x_i), y_i) + (α / 2W) Σ_l ‖W(l)‖²
+
+    The gradient is the course's accumulated Δ(l) = Σ_i w_i δ(l+1)_i a(l)_iᵀ, and
+    D(l) = (Δ(l) + α Θ(l)) / W on the non-bias weights, D(l) = Δ(l) / W on the bias.
+    Δ is a sum over rows, so J and D are evaluated over blocks of rows one after another, with
+    buffers allocated once here: memory stays bounded by the block size, not the data size.
+
+    Parameters
+    ----------
+    network : Network
+        Layout and activations.
+    X : {ndarray, sparse matrix} of shape (n_samples, s_1)
+        Inputs, float32 or float64; the passes run in this dtype.
+    Y : ndarray of shape (n_samples, s_L)
+        Targets encoded as 0/1, one column per output unit, in X's dtype.
+    sample_weight : ndarray of shape (n_samples,)
+        Non-negative weights w_i, in X's dtype, with a positive sum.
+    alpha : float
+        L2 regularization strength α (the course's λ).
+    block_rows : int
+        Number of rows evaluated at once.
+    """
+
+    def __init__(self, network, X, Y, sample_weight, alpha, block_rows):
+        self.network = network
+        self.X = X
+        self.Y = Y
+        self.sample_weight = sample_weight
+        self.alpha = float(alpha)
+        self.total_weight = float(np.sum(sample_weight, dtype=np.float64))
+        self.block_rows = int(min(block_rows, X.shape[0]))
+        self.workspace = Workspace(network, self.block_rows, X.dtype)
+        # The optimizer's θ is float64; float32 passes need a cast copy of it.
+        self._compute_theta = (None if X.dtype == np.float64
+                               else np.empty(network.n_params, dtype=X.dtype))
+
+    def _compute_params(self, theta):
+        if self._compute_theta is None:
+            return self.network.unpack(theta)
+        self._compute_theta[...] = theta
+        return self.network.unpack(self._compute_theta)
+
+    def loss(self, theta):
+        """Return J(θ)."""
+        params = self._compute_params(theta)
+        workspace = self.workspace
+        output = OUTPUTS[self.network.out_activation]
+        data_loss = 0.0
+        for rows in row_blocks(self.X.shape[0], self.block_rows):
+            n_rows = rows.stop - rows.start
+            Z = forward(self.network, params, self.X[rows],
+                        workspace.rows(workspace.activations, n_rows))
+            row_loss = output(Z, self.Y[rows], workspace.deltas[-1][:n_rows])
+            data_loss += float(np.dot(self.sample_weight[rows], row_loss))
+        penalty = 0.5 * self.alpha * self.network.squared_norm(theta)
+        return (data_loss + penalty) / self.total_weight
+
+    def loss_gradient(self, theta, gradient=None):
+        """Return J(θ) and ∇J(θ), the gradient written into ``gradient`` if given."""
+        theta = np.asarray(theta, dtype=np.float64)
+        if gradient is None:
+            gradient = np.empty(self.network.n_params, dtype=np.float64)
+        gradient[...] = 0.0
+        params = self._compute_params(theta)
+        grad_params = self.network.unpack(gradient)
+        data_loss = 0.0
+        for rows in row_blocks(self.X.shape[0], self.block_rows):
+            data_loss += self._accumulate_block(
+                params, self.X[rows], self.Y[rows], self.sample_weight[rows], grad_params
+            )
+        # D(l) = (Δ(l) + α Θ(l)) / W, the bias column unregularized (see DESIGN: the course's
+        # (1/m) Δ + λ Θ is the gradient of a λ/2 penalty, not of the λ/2m one in its J).
+        for (W, _), (grad_W, _) in zip(self.network.unpack(theta), grad_params):
+            grad_W += self.alpha * W
+        penalty = 0.5 * self.alpha * self.network.squared_norm(theta)
+        gradient /= self.total_weight
+        return (data_loss + penalty) / self.total_weight, gradient
+
+    def _accumulate_block(self, params, X, Y, w, grad_params):
+        """Add one block's Δ(l) to ``grad_params``; return its Σ_i w_i cost_i.
+
+        This is the course's loop body over examples, done for a block of rows at once:
+        forward pass, δ(L) = a(L) − y, δ(l) = δ(l+1) Θ(l) .* g′(z(l)), Δ(l) += δ(l+1)ᵀ a(l).
+        """
+        network, workspace = self.network, self.workspace
+        n_rows = X.shape[0]
+        activations = workspace.rows(workspace.activations, n_rows)
+        deltas = workspace.rows(workspace.deltas, n_rows)
+        scratch = workspace.rows(workspace.scratch, n_rows)
+        g_prime = DERIVATIVES[network.activation]
+
+        Z = forward(network, params, X, activations)
+        delta = deltas[-1]
+        row_loss = OUTPUTS[network.out_activation](Z, Y, delta)
+        # δ(L) = a(L) − y, weighted: w_i carries through the linear backward pass into Δ.
+        delta -= Y
+        delta *= w[:, np.newaxis]
+
+        for layer in range(len(params) - 1, -1, -1):
+            A = X if layer == 0 else activations[layer - 1]
+            grad_W, grad_b = grad_params[layer]
+            Delta = workspace.Delta[layer]
+            if hasattr(A, "tocsr"):
+                Delta[...] = A.T @ delta
+            else:
+                np.matmul(A.T, delta, out=Delta)
+            grad_W += Delta
+            grad_b += delta.sum(axis=0)
+            if layer > 0:
+                previous = deltas[layer - 1]
+                np.matmul(delta, params[layer][0].T, out=previous)
+                g_prime(A, previous, scratch[layer - 1])
+                delta = previous
+        return float(np.dot(w, row_loss))

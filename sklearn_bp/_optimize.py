@@ -1,0 +1,147 @@
+"""The driver around ``scipy.optimize.minimize``: method table, progress, BLAS threads.
+
+``minimize`` is called in exactly one place, :func:`minimize_objective`; the caller gives it a
+function returning (J(θ), ∇J(θ)) and gets scipy's ``OptimizeResult`` back.
+"""
+
+import time
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import ThreadpoolController
+
+# Gradient-based methods of scipy.optimize.minimize, each with the name of the option that
+# bounds its work by ``max_iter``. TNC counts function evaluations, not iterations.
+METHODS = {
+    "L-BFGS-B": "maxiter",
+    "BFGS": "maxiter",
+    "CG": "maxiter",
+    "SLSQP": "maxiter",
+    "TNC": "maxfun",
+}
+
+
+def method_options(method, max_iter, options):
+    """Return the ``options`` dict for ``minimize``: the ``max_iter`` bound, then ``options``."""
+    return {METHODS[method]: max_iter, **(options or {})}
+
+
+def _is_scipy_bundled(filepath):
+    # scipy's wheels ship their own OpenBLAS in site-packages/scipy.libs (Linux, Windows) or
+    # scipy/.dylibs (macOS); numpy's copy has a file name with the same prefix.
+    parts = Path(filepath).parts
+    return "scipy.libs" in parts or ("scipy" in parts and ".dylibs" in parts)
+
+
+@contextmanager
+def scipy_blas_single_threaded():
+    """Limit the BLAS bundled with scipy to one thread; leave numpy's BLAS alone.
+
+    The optimizer's own vector work runs on scipy's BLAS while the gradient's matrix products
+    run on numpy's. Two thread pools on the same cores fight, and a fit runs several times
+    slower; the optimizer's vector work is far too small to need threads. Limits a user has set
+    with ``threadpool_limits`` stay as they are or become stricter.
+    """
+    controller = ThreadpoolController()
+    scipy_paths = [info["filepath"] for info in controller.info()
+                   if _is_scipy_bundled(info["filepath"])]
+    if not scipy_paths:
+        yield
+        return
+    with controller.select(filepath=scipy_paths).limit(limits=1):
+        yield
+
+
+class _Progress:
+    """Wraps J and ∇J: remembers the last evaluation and reports each iteration."""
+
+    def __init__(self, loss_gradient, verbose):
+        self.loss_gradient = loss_gradient
+        self.verbose = verbose
+        self.n_evaluations = 0
+        self.n_iterations = 0
+        self._last_theta = None
+        self._last_loss = np.nan
+        self._start = time.perf_counter()
+
+    def __call__(self, theta):
+        loss, gradient = self.loss_gradient(theta)
+        self.n_evaluations += 1
+        self._last_theta = theta.copy()
+        self._last_loss = loss
+        return loss, gradient
+
+    def callback(self, theta):
+        self.n_iterations += 1
+        if not self.verbose:
+            return
+        # Methods call back with the point they just accepted, which they evaluated last.
+        if self._last_theta is not None and np.array_equal(theta, self._last_theta):
+            loss = self._last_loss
+        else:
+            loss, _ = self.loss_gradient(theta)
+        elapsed = time.perf_counter() - self._start
+        print(f"Iteration {self.n_iterations:4d}, loss = {loss:.8f}, time = {elapsed:.2f}s")
+
+
+def minimize_objective(loss_gradient, theta0, *, method, max_iter, tol, options, verbose):
+    """Minimize J from ``theta0`` with ``scipy.optimize.minimize``; return its result.
+
+    Parameters
+    ----------
+    loss_gradient : callable
+        ``loss_gradient(theta) -> (J, gradient)``.
+    theta0 : ndarray of shape (n_params,)
+        Starting parameters, float64.
+    method : str
+        A key of :data:`METHODS`.
+    max_iter : int
+        Bound on the method's iterations (function evaluations for TNC).
+    tol : float
+        ``minimize``'s ``tol``; 0 runs until ``max_iter``.
+    options : dict or None
+        Extra options for the method; they override the ``max_iter`` mapping.
+    verbose : int
+        Print one line per iteration when positive.
+
+    Returns
+    -------
+    result : OptimizeResult
+        scipy's result, with ``nit`` set for every method.
+    """
+    progress = _Progress(loss_gradient, verbose)
+    with scipy_blas_single_threaded():
+        result = minimize(
+            progress,
+            theta0,
+            jac=True,
+            method=method,
+            tol=tol,
+            options=method_options(method, max_iter, options),
+            callback=progress.callback,
+        )
+    if "nit" not in result:
+        result.nit = progress.n_iterations
+    return result
+
+
+def check_result(result, method, max_iter):
+    """Warn with ``ConvergenceWarning`` unless the method reports success; return ``n_iter_``.
+
+    The one place where an ``OptimizeResult`` is read for its status.
+    """
+    n_iter = int(min(result.nit, max_iter))
+    if not result.success:
+        message = (
+            f"{method} did not converge after {n_iter} iteration(s) "
+            f"(status={result.status}): {result.message}"
+        )
+        work = result.nfev if METHODS[method] == "maxfun" else n_iter
+        if work >= max_iter:
+            message += f" Increase max_iter (now {max_iter}) or tol, or scale the data."
+        warnings.warn(message, ConvergenceWarning, stacklevel=3)
+    return n_iter

@@ -3,6 +3,6 @@
 from ._classifier import BackpropClassifier
 from ._gradient_check import gradient_check
 
-__all__ = ["BackpropClassifier", "gradient_check", "__version__"]
+__all__ = ["BackpropClassifier", "__version__", "gradient_check"]
 
 __version__ = "0.1.0"

@@ -291,7 +291,11 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         out_activation = "logistic" if target_type != "multiclass" else self.out_activation
         network = Network((X.shape[1], *hidden, Y.shape[1]), self.activation, out_activation)
         objective = BackpropObjective(
-            network, X, Y, sample_weight, self.alpha,
+            network,
+            X,
+            Y,
+            sample_weight,
+            self.alpha,
             _block_rows(network, X.shape[0], X.dtype.itemsize),
         )
         return {
@@ -385,8 +389,10 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         )
         if sparse.issparse(X):
             X = X.tocsr()
-        params = [(W.astype(X.dtype, copy=False), b.astype(X.dtype, copy=False))
-                  for W, b in zip(self.coefs_, self.intercepts_)]
+        params = [
+            (W.astype(X.dtype, copy=False), b.astype(X.dtype, copy=False))
+            for W, b in zip(self.coefs_, self.intercepts_)
+        ]
         block_rows = _block_rows(self._network, X.shape[0], X.dtype.itemsize)
         return decision_output(self._network, params, X, block_rows)
 

@@ -59,8 +59,9 @@ def gradient_check(estimator, X, y, sample_weight=None, epsilon=1e-4):
     >>> gradient_check(clf, X, y) < 1e-9
     True
     """
-    if not (isinstance(epsilon, (int, float, np.floating)) and np.isfinite(epsilon)
-            and epsilon > 0):
+    if not (
+        isinstance(epsilon, (int, float, np.floating)) and np.isfinite(epsilon) and epsilon > 0
+    ):
         raise ValueError(f"epsilon must be a positive finite number, got {epsilon!r}.")
     # A copy keeps fitted parameters for warm_start and absorbs what validation records.
     checked = copy.deepcopy(estimator)

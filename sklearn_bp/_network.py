@@ -38,8 +38,9 @@ class Network:
         self.out_activation = out_activation
         shapes = [(fan_in + 1, fan_out) for fan_in, fan_out in self._fans()]
         bounds = np.cumsum([0] + [rows * cols for rows, cols in shapes])
-        self._blocks = [(start, stop, shape) for start, stop, shape in
-                        zip(bounds[:-1], bounds[1:], shapes)]
+        self._blocks = [
+            (start, stop, shape) for start, stop, shape in zip(bounds[:-1], bounds[1:], shapes)
+        ]
         self.n_params = int(bounds[-1])
 
     def _fans(self):
@@ -100,8 +101,9 @@ class Workspace:
         self.activations = [np.empty((block_rows, s), dtype=dtype) for s in sizes]
         self.deltas = [np.empty((block_rows, s), dtype=dtype) for s in sizes]
         self.scratch = [np.empty((block_rows, s), dtype=dtype) for s in sizes]
-        self.Delta = [np.empty((fan_in, fan_out), dtype=dtype)
-                      for fan_in, fan_out in network._fans()]
+        self.Delta = [
+            np.empty((fan_in, fan_out), dtype=dtype) for fan_in, fan_out in network._fans()
+        ]
 
     def rows(self, buffers, n_rows):
         """Views of the first ``n_rows`` rows of each buffer (contiguous in memory)."""
@@ -235,8 +237,9 @@ class BackpropObjective:
         self.block_rows = int(min(block_rows, X.shape[0]))
         self.workspace = Workspace(network, self.block_rows, X.dtype)
         # The optimizer's θ is float64; float32 passes need a cast copy of it.
-        self._compute_theta = (None if X.dtype == np.float64
-                               else np.empty(network.n_params, dtype=X.dtype))
+        self._compute_theta = (
+            None if X.dtype == np.float64 else np.empty(network.n_params, dtype=X.dtype)
+        )
 
     def _compute_params(self, theta):
         if self._compute_theta is None:
@@ -252,8 +255,9 @@ class BackpropObjective:
         data_loss = 0.0
         for rows in row_blocks(self.X.shape[0], self.block_rows):
             n_rows = rows.stop - rows.start
-            Z = forward(self.network, params, self.X[rows],
-                        workspace.rows(workspace.activations, n_rows))
+            Z = forward(
+                self.network, params, self.X[rows], workspace.rows(workspace.activations, n_rows)
+            )
             row_loss = output(Z, self.Y[rows], workspace.deltas[-1][:n_rows])
             data_loss += float(np.dot(self.sample_weight[rows], row_loss))
         penalty = 0.5 * self.alpha * self.network.squared_norm(theta)
@@ -272,8 +276,9 @@ class BackpropObjective:
             data_loss += self._accumulate_block(
                 params, self.X[rows], self.Y[rows], self.sample_weight[rows], grad_params
             )
-        # D(l) = (Δ(l) + α Θ(l)) / W, the bias column unregularized (see DESIGN: the course's
-        # (1/m) Δ + λ Θ is the gradient of a λ/2 penalty, not of the λ/2m one in its J).
+        # D(l) = (Δ(l) + α Θ(l)) / W with the bias column unregularized. The course's
+        # (1/m) Δ + λ Θ is the gradient of a λ/2 penalty, not of the λ/2m one in its own J
+        # (docs/mathematics.rst).
         for (W, _), (grad_W, _) in zip(self.network.unpack(theta), grad_params):
             grad_W += self.alpha * W
         penalty = 0.5 * self.alpha * self.network.squared_norm(theta)

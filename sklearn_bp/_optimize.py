@@ -47,8 +47,9 @@ def scipy_blas_single_threaded():
     with ``threadpool_limits`` stay as they are or become stricter.
     """
     controller = ThreadpoolController()
-    scipy_paths = [info["filepath"] for info in controller.info()
-                   if _is_scipy_bundled(info["filepath"])]
+    scipy_paths = [
+        info["filepath"] for info in controller.info() if _is_scipy_bundled(info["filepath"])
+    ]
     if not scipy_paths:
         yield
         return

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import minimize
+from scipy.optimize import OptimizeWarning, minimize
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import ThreadpoolController
 
@@ -115,16 +115,21 @@ def minimize_objective(loss_gradient, theta0, *, method, max_iter, tol, options,
         scipy's result, with ``nit`` set for every method.
     """
     progress = _Progress(loss_gradient, verbose)
-    with scipy_blas_single_threaded():
-        result = minimize(
-            progress,
-            theta0,
-            jac=True,
-            method=method,
-            tol=tol,
-            options=method_options(method, max_iter, options),
-            callback=progress.callback,
-        )
+    with scipy_blas_single_threaded(), warnings.catch_warnings():
+        # scipy only warns about options a method does not know; a typo must not pass silently.
+        warnings.filterwarnings("error", "Unknown solver options", OptimizeWarning)
+        try:
+            result = minimize(
+                progress,
+                theta0,
+                jac=True,
+                method=method,
+                tol=tol,
+                options=method_options(method, max_iter, options),
+                callback=progress.callback,
+            )
+        except OptimizeWarning as error:
+            raise ValueError(f"Method {method!r} refused options: {error}.") from None
     if "nit" not in result:
         result.nit = progress.n_iterations
     return result

@@ -1,0 +1,328 @@
+"""Behaviour of BackpropClassifier as a scikit-learn estimator."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy import sparse
+from sklearn import config_context
+from sklearn.datasets import load_digits, make_classification, make_multilabel_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import recall_score
+from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_bp import BackpropClassifier
+
+from .course_reference import cost
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def small():
+    X, y = make_classification(
+        n_samples=200, n_features=20, n_informative=8, n_classes=3, random_state=0
+    )
+    return X, y
+
+
+def fit_quietly(estimator, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return estimator.fit(*args, **kwargs)
+
+
+def test_digits_pipeline_reaches_095_held_out_accuracy(digits):
+    X_train, X_test, y_train, y_test = digits
+    model = make_pipeline(
+        StandardScaler(),
+        BackpropClassifier(hidden_layer_sizes=(25,), alpha=1.0, max_iter=400, random_state=0),
+    )
+    model.fit(X_train, y_train)
+    assert model.score(X_test, y_test) >= 0.95
+
+
+def test_cross_val_score_and_grid_search(small):
+    X, y = small
+    model = make_pipeline(
+        StandardScaler(), BackpropClassifier(hidden_layer_sizes=(8,), alpha=1.0, random_state=0)
+    )
+    scores = cross_val_score(model, X, y, cv=3)
+    assert scores.shape == (3,) and scores.min() > 0.6
+
+    search = GridSearchCV(
+        model,
+        {
+            "backpropclassifier__alpha": [0.1, 10.0],
+            "backpropclassifier__hidden_layer_sizes": [(4,), (8,)],
+        },
+        cv=3,
+        n_jobs=2,
+    )
+    search.fit(X, y)
+    assert set(search.best_params_) == {
+        "backpropclassifier__alpha",
+        "backpropclassifier__hidden_layer_sizes",
+    }
+    assert search.best_score_ == search.cv_results_["mean_test_score"].max()
+    assert search.predict(X).shape == y.shape
+
+
+def test_loss_is_course_cost_at_returned_parameters(small):
+    X, y = small
+    sample_weight = np.random.RandomState(0).uniform(0.5, 2.0, size=y.size)
+    for out_activation in ["logistic", "softmax"]:
+        clf = BackpropClassifier(
+            hidden_layer_sizes=(6,), out_activation=out_activation, alpha=2.0, random_state=0
+        )
+        fit_quietly(clf, X, y, sample_weight=sample_weight)
+        expected = cost(
+            clf.thetas_, X, np.eye(3)[y], 2.0, sample_weight, "logistic", out_activation
+        )
+        assert_allclose(clf.loss_, expected, rtol=1e-10)
+
+
+def test_fitted_attributes_and_layouts(small):
+    X, y = small
+    clf = fit_quietly(BackpropClassifier(hidden_layer_sizes=(7, 5), random_state=0), X, y)
+    assert_array_equal(clf.classes_, [0, 1, 2])
+    assert clf.n_features_in_ == 20
+    assert [W.shape for W in clf.coefs_] == [(20, 7), (7, 5), (5, 3)]
+    assert [b.shape for b in clf.intercepts_] == [(7,), (5,), (3,)]
+    assert [T.shape for T in clf.thetas_] == [(7, 21), (5, 8), (3, 6)]
+    for Theta, W, b in zip(clf.thetas_, clf.coefs_, clf.intercepts_):
+        assert_array_equal(Theta[:, 0], b)
+        assert_array_equal(Theta[:, 1:], W.T)
+    assert (clf.n_layers_, clf.n_outputs_, clf.out_activation_) == (4, 3, "logistic")
+    assert 1 <= clf.n_iter_ <= clf.max_iter
+    assert clf.optimize_result_.fun == clf.loss_
+
+
+def test_binary_target_uses_one_output_unit():
+    X, y = make_classification(n_samples=100, n_features=5, random_state=0)
+    labels = np.array(["no", "yes"])[y]
+    clf = BackpropClassifier(hidden_layer_sizes=(4,), out_activation="softmax", random_state=0).fit(
+        X, labels
+    )
+    assert clf.n_outputs_ == 1 and clf.coefs_[-1].shape == (4, 1)
+    assert clf.out_activation_ == "logistic"  # one sigmoid is the two-class softmax
+    proba = clf.predict_proba(X)
+    assert proba.shape == (100, 2)
+    assert_allclose(proba.sum(axis=1), 1.0)
+    assert_array_equal(clf.predict(X), np.array(["no", "yes"])[(proba[:, 1] > 0.5).astype(int)])
+    assert clf.score(X, labels) > 0.9
+
+
+@pytest.mark.parametrize("out_activation", ["logistic", "softmax"])
+def test_multiclass_probabilities_sum_to_one(small, out_activation):
+    X, y = small
+    clf = fit_quietly(
+        BackpropClassifier(hidden_layer_sizes=(6,), out_activation=out_activation, random_state=0),
+        X,
+        y,
+    )
+    proba = clf.predict_proba(X)
+    assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(axis=1)])
+    assert_allclose(clf.predict_log_proba(X), np.log(proba))
+
+
+def test_multilabel_indicator_targets():
+    X, Y = make_multilabel_classification(n_samples=150, n_features=10, n_classes=4, random_state=0)
+    clf = fit_quietly(BackpropClassifier(hidden_layer_sizes=(10,), random_state=0), X, Y)
+    assert clf.n_outputs_ == 4
+    assert_array_equal(clf.classes_, np.arange(4))
+    proba = clf.predict_proba(X)
+    assert proba.shape == (150, 4)
+    assert np.all((proba >= 0) & (proba <= 1))
+    prediction = clf.predict(X)
+    assert prediction.dtype == Y.dtype
+    assert_array_equal(prediction, (proba > 0.5).astype(Y.dtype))
+    assert clf.score(X, Y) > 0.5  # subset accuracy
+    sparse_fit = fit_quietly(
+        BackpropClassifier(hidden_layer_sizes=(10,), random_state=0), X, sparse.csr_matrix(Y)
+    )
+    assert_allclose(sparse_fit.coefs_[0], clf.coefs_[0])
+
+
+@pytest.mark.parametrize("container", [sparse.csr_matrix, sparse.csc_matrix, sparse.csr_array])
+def test_sparse_input_gives_same_model_as_dense(small, container):
+    X, y = small
+    X = np.where(np.abs(X) < 0.8, 0.0, X)
+    dense = BackpropClassifier(hidden_layer_sizes=(8,), alpha=1.0, random_state=0).fit(X, y)
+    sparse_ = BackpropClassifier(hidden_layer_sizes=(8,), alpha=1.0, random_state=0).fit(
+        container(X), y
+    )
+    for W_dense, W_sparse in zip(dense.coefs_, sparse_.coefs_):
+        assert_allclose(W_sparse, W_dense, atol=1e-6)
+    assert_allclose(sparse_.predict_proba(container(X)), dense.predict_proba(X), atol=1e-6)
+
+
+def test_integer_sample_weights_equal_repeated_rows(small):
+    X, y = small
+    weight = np.random.RandomState(0).randint(0, 4, size=y.size)
+    weighted = BackpropClassifier(hidden_layer_sizes=(8,), alpha=1.0, random_state=0)
+    weighted.fit(X, y, sample_weight=weight)
+    repeated = BackpropClassifier(hidden_layer_sizes=(8,), alpha=1.0, random_state=0)
+    repeated.fit(np.repeat(X, weight, axis=0), np.repeat(y, weight))
+    for W_weighted, W_repeated in zip(weighted.coefs_, repeated.coefs_):
+        assert_allclose(W_weighted, W_repeated, atol=1e-6)
+    assert_allclose(weighted.loss_, repeated.loss_, rtol=1e-8)
+
+
+def test_balanced_class_weight_raises_minority_recall():
+    X, y = make_classification(
+        n_samples=600, n_features=10, weights=[0.95], class_sep=0.5, flip_y=0, random_state=0
+    )
+    params = dict(hidden_layer_sizes=(5,), alpha=1.0, random_state=0)
+    plain = fit_quietly(BackpropClassifier(**params), X, y)
+    balanced = fit_quietly(BackpropClassifier(class_weight="balanced", **params), X, y)
+    assert recall_score(y, balanced.predict(X)) > recall_score(y, plain.predict(X))
+
+
+def test_class_weight_dict_equals_sample_weight(small):
+    X, y = small
+    class_weight = {0: 1.0, 1: 3.0, 2: 0.5}
+    by_class = BackpropClassifier(
+        hidden_layer_sizes=(4,), class_weight=class_weight, random_state=0
+    )
+    by_sample = BackpropClassifier(hidden_layer_sizes=(4,), random_state=0)
+    fit_quietly(by_class, X, y)
+    fit_quietly(by_sample, X, y, sample_weight=np.array([1.0, 3.0, 0.5])[y])
+    assert_allclose(by_class.coefs_[0], by_sample.coefs_[0])
+
+
+def test_warm_start_continues_from_previous_parameters(small):
+    X, y = small
+    clf = BackpropClassifier(hidden_layer_sizes=(8,), max_iter=30, random_state=0)
+    fit_quietly(clf, X, y)
+    first_loss = clf.loss_
+    cold_one_step = fit_quietly(
+        BackpropClassifier(hidden_layer_sizes=(8,), max_iter=1, random_state=0), X, y
+    )
+    clf.set_params(warm_start=True, max_iter=1)
+    fit_quietly(clf, X, y)
+    # One more iteration from the previous optimum: no worse than it, far better than one
+    # iteration from a fresh start.
+    assert clf.loss_ <= first_loss
+    assert clf.loss_ < 0.5 * cold_one_step.loss_
+
+
+def test_warm_start_refuses_other_classes(small):
+    X, y = small
+    clf = fit_quietly(BackpropClassifier(hidden_layer_sizes=(4,), warm_start=True), X, y)
+    with pytest.raises(
+        ValueError, match="warm_start can only continue a fit with the same classes"
+    ):
+        clf.fit(X, np.where(y == 2, 1, y))
+
+
+def test_same_random_state_gives_same_model(small):
+    X, y = small
+    models = [
+        fit_quietly(BackpropClassifier(hidden_layer_sizes=(8,), random_state=seed), X, y)
+        for seed in (3, 3, 4)
+    ]
+    for W_a, W_b in zip(models[0].coefs_, models[1].coefs_):
+        assert_array_equal(W_a, W_b)
+    assert not np.allclose(models[0].coefs_[0], models[2].coefs_[0])
+
+
+def test_float32_is_kept_end_to_end(small):
+    X, y = small
+    params = dict(hidden_layer_sizes=(8,), alpha=1.0, random_state=0)
+    clf64 = fit_quietly(BackpropClassifier(**params), X, y)
+    clf32 = fit_quietly(BackpropClassifier(**params), X.astype(np.float32), y)
+    proba32 = clf32.predict_proba(X.astype(np.float32))
+    assert proba32.dtype == np.float32
+    assert clf32.predict_log_proba(X.astype(np.float32)).dtype == np.float32
+    assert clf64.predict_proba(X).dtype == np.float64
+    assert abs(clf32.score(X, y) - clf64.score(X, y)) <= 0.02
+
+
+def test_convergence_warning_on_iteration_limit(small):
+    X, y = small
+    with pytest.warns(ConvergenceWarning, match=r"after 3 iteration.*Increase max_iter"):
+        clf = BackpropClassifier(max_iter=3, random_state=0).fit(X, y)
+    assert clf.n_iter_ == 3
+
+
+def test_tol_zero_runs_to_max_iter_and_options_override(small):
+    X, y = small
+    clf = fit_quietly(BackpropClassifier(hidden_layer_sizes=(4,), tol=0, max_iter=25), X, y)
+    assert clf.n_iter_ == 25
+    clf = fit_quietly(BackpropClassifier(hidden_layer_sizes=(4,), options={"maxiter": 7}), X, y)
+    assert clf.optimize_result_.nit == 7
+
+
+@pytest.mark.parametrize("method", ["L-BFGS-B", "BFGS", "CG", "TNC", "SLSQP"])
+def test_methods_fit(small, method):
+    X, y = small
+    X = StandardScaler().fit_transform(X)
+    clf = fit_quietly(
+        BackpropClassifier(hidden_layer_sizes=(6,), method=method, max_iter=100, random_state=0),
+        X,
+        y,
+    )
+    assert clf.score(X, y) > 0.8
+    assert np.isfinite(clf.loss_)
+
+
+def test_verbose_prints_one_line_per_iteration(small, capsys):
+    X, y = small
+    fit_quietly(BackpropClassifier(hidden_layer_sizes=(4,), max_iter=5, tol=0, verbose=1), X, y)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 5
+    assert lines[0].startswith("Iteration    1, loss = ")
+
+
+def test_no_hidden_layer_is_logistic_regression(small):
+    X, y = small
+    clf = BackpropClassifier(hidden_layer_sizes=(), alpha=1.0, random_state=0).fit(X, y)
+    assert [W.shape for W in clf.coefs_] == [(20, 3)]
+    assert clf.n_layers_ == 2
+    assert clf.score(X, y) > 0.6
+
+
+def test_integer_hidden_layer_sizes(small):
+    X, y = small
+    clf = fit_quietly(BackpropClassifier(hidden_layer_sizes=3, random_state=0), X, y)
+    assert clf.coefs_[0].shape == (20, 3)
+
+
+def test_dataframe_feature_names(small):
+    pd = pytest.importorskip("pandas")
+    X, y = small
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(20)])
+    clf = fit_quietly(BackpropClassifier(hidden_layer_sizes=(4,), random_state=0), frame, y)
+    assert_array_equal(clf.feature_names_in_, frame.columns)
+    assert_array_equal(clf.predict(frame), clf.predict_proba(frame).argmax(axis=1))
+
+
+def test_pickle_round_trip(small):
+    X, y = small
+    clf = fit_quietly(BackpropClassifier(hidden_layer_sizes=(4,), random_state=0), X, y)
+    restored = pickle.loads(pickle.dumps(clf))
+    assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
+
+
+def test_fit_and_prediction_over_row_blocks_equal_one_block(small):
+    X, y = small
+    params = dict(hidden_layer_sizes=(4,), alpha=1.0, random_state=0)
+    clf = BackpropClassifier(**params).fit(X, y)
+    whole = clf.predict_proba(X)
+    with config_context(working_memory=0.002):  # about a dozen rows per block
+        blocked_model = BackpropClassifier(**params).fit(X, y)
+        blocked = clf.predict_proba(X)
+    assert_allclose(blocked, whole, rtol=1e-12)
+    assert blocked_model.n_iter_ < blocked_model.max_iter  # both converged to the same optimum
+    assert_allclose(blocked_model.loss_, clf.loss_, rtol=1e-9)
+    assert_allclose(blocked_model.predict_proba(X), whole, atol=1e-5)

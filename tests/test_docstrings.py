@@ -1,0 +1,31 @@
+"""Every public docstring passes numpydoc's validation, so the docs cannot drift from the code."""
+
+import pytest
+
+numpydoc_validate = pytest.importorskip("numpydoc.validate")
+
+import sklearn_bp  # noqa: E402
+
+# Checks that do not fit scikit-learn style: no "See Also" everywhere, no examples on every
+# method, and "Returns" without names is fine for properties.
+IGNORED = {"GL08", "SA01", "EX01", "ES01", "RT02", "GL02"}
+
+PUBLIC = [
+    "sklearn_bp.BackpropClassifier",
+    "sklearn_bp.BackpropClassifier.fit",
+    "sklearn_bp.BackpropClassifier.predict",
+    "sklearn_bp.BackpropClassifier.predict_proba",
+    "sklearn_bp.BackpropClassifier.predict_log_proba",
+    "sklearn_bp.gradient_check",
+]
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_docstring(name):
+    result = numpydoc_validate.validate(name)
+    errors = [(code, message) for code, message in result["errors"] if code not in IGNORED]
+    assert not errors, f"{name}: {errors}"
+
+
+def test_every_public_name_is_validated():
+    assert {name.rsplit(".", 1)[-1] for name in PUBLIC} >= set(sklearn_bp.__all__) - {"__version__"}

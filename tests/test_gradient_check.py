@@ -1,0 +1,94 @@
+"""The public gradient check, on every kind of network and target the estimator supports."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from scipy import sparse
+
+from sklearn_bp import BackpropClassifier, gradient_check
+from sklearn_bp._gradient_check import numerical_gradient
+
+from .course_reference import central_differences
+
+RNG = np.random.RandomState(0)
+X = RNG.normal(size=(25, 4))
+TARGETS = {
+    "binary": np.array(["a", "b"])[RNG.randint(2, size=25)],
+    "multiclass": RNG.randint(4, size=25),
+    "multilabel": RNG.randint(2, size=(25, 3)),
+}
+
+
+@pytest.mark.parametrize("activation", ["logistic", "tanh", "relu", "identity"])
+@pytest.mark.parametrize("out_activation", ["logistic", "softmax"])
+@pytest.mark.parametrize(
+    "target, weights",
+    [
+        (target, weights)
+        for target in sorted(TARGETS)
+        for weights in ("none", "sample", "class")
+        if not (target == "multilabel" and weights == "class")
+    ],  # no class_weight for multilabel
+)
+def test_backpropagation_matches_central_differences(activation, out_activation, target, weights):
+    clf = BackpropClassifier(
+        hidden_layer_sizes=(5, 4),
+        activation=activation,
+        out_activation=out_activation,
+        alpha=0.5,
+        class_weight="balanced" if weights == "class" else None,
+        random_state=1,
+    )
+    sample_weight = RNG.uniform(0.2, 2.0, size=25) if weights == "sample" else None
+    assert gradient_check(clf, X, TARGETS[target], sample_weight=sample_weight) < 1e-8
+
+
+def test_gradient_check_on_sparse_and_float32_input():
+    clf = BackpropClassifier(hidden_layer_sizes=(3,), alpha=1.0, random_state=0)
+    X_sparse = sparse.csr_matrix(np.where(X > 0.3, X, 0.0))
+    assert gradient_check(clf, X_sparse, TARGETS["multiclass"]) < 1e-8
+    # float32 data is checked in float64: central differences in float32 show ~1e-3 at best.
+    assert gradient_check(clf, X.astype(np.float32), TARGETS["multiclass"]) < 1e-8
+
+
+def test_gradient_check_detects_a_wrong_gradient(monkeypatch):
+    from sklearn_bp import _network
+
+    real = _network.BackpropObjective.loss_gradient
+
+    def textbook_regularization(self, theta, gradient=None):
+        # The course's D = (1/m) Δ + λ Θ: its λ Θ term is W times too large for its own J.
+        loss, gradient = real(self, theta, gradient)
+        for (W, _), (grad_W, _) in zip(self.network.unpack(theta), self.network.unpack(gradient)):
+            grad_W += self.alpha * W * (1 - 1 / self.total_weight)
+        return loss, gradient
+
+    monkeypatch.setattr(_network.BackpropObjective, "loss_gradient", textbook_regularization)
+    clf = BackpropClassifier(hidden_layer_sizes=(3,), alpha=1.0, random_state=0)
+    assert gradient_check(clf, X, TARGETS["multiclass"]) > 1e-2
+
+
+def test_gradient_check_leaves_estimator_untouched_and_uses_fit_initialization():
+    clf = BackpropClassifier(hidden_layer_sizes=(3,), random_state=0)
+    first = gradient_check(clf, X, TARGETS["binary"])
+    assert not hasattr(clf, "n_features_in_")
+    assert gradient_check(clf, X, TARGETS["binary"]) == first  # same random_state, same θ
+
+
+def test_gradient_check_under_warm_start_checks_fitted_parameters():
+    clf = BackpropClassifier(hidden_layer_sizes=(3,), alpha=1.0, random_state=0, warm_start=True)
+    clf.fit(X, TARGETS["multiclass"])
+    coefs = [W.copy() for W in clf.coefs_]
+    assert gradient_check(clf, X, TARGETS["multiclass"]) < 1e-6
+    for W_now, W_before in zip(clf.coefs_, coefs):
+        assert_allclose(W_now, W_before, rtol=0)
+
+
+def test_numerical_gradient_of_a_known_function():
+    def f(theta):
+        return np.sin(theta[0]) * theta[1] ** 2
+
+    theta = np.array([0.3, -1.2])
+    expected = [np.cos(0.3) * 1.44, 2 * np.sin(0.3) * -1.2]
+    assert_allclose(numerical_gradient(f, theta), expected, rtol=1e-7)
+    assert_allclose(central_differences(f, theta), expected, rtol=1e-7)

@@ -1,0 +1,191 @@
+"""The mathematics of ``_network``: J, its gradient and the block-wise evaluation."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy import sparse
+
+from sklearn_bp._network import BackpropObjective, Network, decision_output, output_log_proba
+
+from .course_reference import central_differences, cost, hypothesis
+
+ACTIVATIONS = ["logistic", "tanh", "relu", "identity"]
+
+
+def make_problem(n_samples=13, layer_sizes=(4, 5, 3), out_activation="logistic", seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n_samples, layer_sizes[0]))
+    n_outputs = layer_sizes[-1]
+    if out_activation == "softmax":
+        Y = np.eye(n_outputs)[rng.randint(n_outputs, size=n_samples)]
+    else:
+        Y = rng.randint(2, size=(n_samples, n_outputs)).astype(np.float64)
+    weight = rng.uniform(0.1, 3.0, size=n_samples)
+    return X, Y, weight
+
+
+def objective_for(layer_sizes, activation, out_activation, X, Y, weight, alpha, block_rows=None):
+    network = Network(layer_sizes, activation, out_activation)
+    block_rows = X.shape[0] if block_rows is None else block_rows
+    return BackpropObjective(network, X, Y, weight, alpha, block_rows)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("out_activation", ["logistic", "softmax"])
+@pytest.mark.parametrize("layer_sizes", [(4, 3), (4, 5, 3), (4, 6, 5, 3)])
+def test_loss_equals_course_formula(activation, out_activation, layer_sizes):
+    X, Y, weight = make_problem(layer_sizes=layer_sizes, out_activation=out_activation)
+    objective = objective_for(layer_sizes, activation, out_activation, X, Y, weight, 0.7)
+    theta = objective.network.initial_theta(np.random.RandomState(1))
+
+    expected = cost(objective.network.thetas(theta), X, Y, 0.7, weight, activation, out_activation)
+    assert_allclose(objective.loss(theta), expected, rtol=1e-12)
+    assert_allclose(objective.loss_gradient(theta)[0], expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("out_activation", ["logistic", "softmax"])
+@pytest.mark.parametrize("alpha", [0.0, 2.5])
+def test_gradient_equals_central_differences(activation, out_activation, alpha):
+    layer_sizes = (4, 5, 4, 3)
+    X, Y, weight = make_problem(layer_sizes=layer_sizes, out_activation=out_activation)
+    objective = objective_for(layer_sizes, activation, out_activation, X, Y, weight, alpha)
+    theta = objective.network.initial_theta(np.random.RandomState(2))
+
+    _, gradient = objective.loss_gradient(theta)
+    numerical = central_differences(objective.loss, theta)
+    assert_allclose(gradient, numerical, rtol=1e-6, atol=1e-9)
+
+
+def test_regularization_term_of_D_is_alpha_theta_over_W():
+    # D(l)_ij = (Δ(l)_ij + α Θ(l)_ij) / W for j ≥ 1 and Δ(l)_i0 / W for the bias column j = 0.
+    layer_sizes = (4, 5, 3)
+    X, Y, weight = make_problem(layer_sizes=layer_sizes)
+    alpha = 3.0
+    plain = objective_for(layer_sizes, "logistic", "logistic", X, Y, weight, 0.0)
+    regularized = objective_for(layer_sizes, "logistic", "logistic", X, Y, weight, alpha)
+    theta = plain.network.initial_theta(np.random.RandomState(3))
+
+    D_plain = plain.network.thetas(plain.loss_gradient(theta)[1].copy())
+    D_regularized = plain.network.thetas(regularized.loss_gradient(theta)[1].copy())
+    W = weight.sum()
+    for Theta, Dp, Dr in zip(plain.network.thetas(theta), D_plain, D_regularized):
+        assert_allclose(Dr[:, 0], Dp[:, 0], rtol=1e-13)
+        assert_allclose(Dr[:, 1:] - Dp[:, 1:], alpha * Theta[:, 1:] / W, rtol=1e-9)
+        # The textbook's (1/m) Δ + λ Θ would add λ Θ, W times too much.
+        assert not np.allclose(Dr[:, 1:] - Dp[:, 1:], alpha * Theta[:, 1:])
+
+
+def test_forward_output_matches_course_hypothesis():
+    layer_sizes = (4, 6, 5, 3)
+    X, _, _ = make_problem(layer_sizes=layer_sizes)
+    network = Network(layer_sizes, "tanh", "logistic")
+    theta = network.initial_theta(np.random.RandomState(4))
+    log_proba = output_log_proba(_decision(network, theta, X), network.out_activation, "multilabel")
+    expected = np.array([hypothesis(network.thetas(theta), x, "tanh") for x in X])
+    assert_allclose(np.exp(log_proba), expected, rtol=1e-12)
+
+
+def _decision(network, theta, X, block_rows=None):
+    block_rows = X.shape[0] if block_rows is None else block_rows
+    return decision_output(network, network.unpack(theta), X, block_rows)
+
+
+@pytest.mark.parametrize("block_rows", [1, 2, 5, 12, 13, 100])
+@pytest.mark.parametrize("out_activation", ["logistic", "softmax"])
+def test_blocked_evaluation_equals_whole_batch(block_rows, out_activation):
+    layer_sizes = (4, 5, 4, 3)
+    X, Y, weight = make_problem(layer_sizes=layer_sizes, out_activation=out_activation)
+    whole = objective_for(layer_sizes, "logistic", out_activation, X, Y, weight, 0.3)
+    blocked = objective_for(
+        layer_sizes, "logistic", out_activation, X, Y, weight, 0.3, block_rows=block_rows
+    )
+    theta = whole.network.initial_theta(np.random.RandomState(5))
+
+    loss_whole, gradient_whole = whole.loss_gradient(theta)
+    loss_blocked, gradient_blocked = blocked.loss_gradient(theta)
+    assert_allclose(loss_blocked, loss_whole, rtol=1e-12)
+    assert_allclose(gradient_blocked, gradient_whole, rtol=1e-12, atol=1e-15)
+    assert_allclose(blocked.loss(theta), loss_whole, rtol=1e-12)
+    assert_allclose(
+        _decision(whole.network, theta, X, block_rows), _decision(whole.network, theta, X)
+    )
+
+
+@pytest.mark.parametrize("container", [sparse.csr_matrix, sparse.csr_array])
+def test_sparse_input_gives_dense_results(container):
+    layer_sizes = (6, 5, 3)
+    X, Y, weight = make_problem(layer_sizes=layer_sizes)
+    X[X < 0.5] = 0.0
+    dense = objective_for(layer_sizes, "relu", "softmax", X, np.eye(3)[Y.argmax(1)], weight, 1.0)
+    sparse_ = objective_for(
+        layer_sizes, "relu", "softmax", container(X), np.eye(3)[Y.argmax(1)], weight, 1.0, 4
+    )
+    theta = dense.network.initial_theta(np.random.RandomState(6))
+    loss_dense, gradient_dense = dense.loss_gradient(theta)
+    loss_sparse, gradient_sparse = sparse_.loss_gradient(theta)
+    assert_allclose(loss_sparse, loss_dense, rtol=1e-12)
+    assert_allclose(gradient_sparse, gradient_dense, rtol=1e-12, atol=1e-15)
+
+
+def test_float32_data_is_computed_in_float32():
+    layer_sizes = (4, 5, 3)
+    X, Y, weight = make_problem(layer_sizes=layer_sizes)
+    objective64 = objective_for(layer_sizes, "logistic", "logistic", X, Y, weight, 1.0)
+    objective32 = objective_for(
+        layer_sizes,
+        "logistic",
+        "logistic",
+        X.astype(np.float32),
+        Y.astype(np.float32),
+        weight.astype(np.float32),
+        1.0,
+    )
+    theta = objective64.network.initial_theta(np.random.RandomState(7))
+    loss64, gradient64 = objective64.loss_gradient(theta)
+    loss32, gradient32 = objective32.loss_gradient(theta)
+    assert all(buffer.dtype == np.float32 for buffer in objective32.workspace.activations)
+    assert gradient32.dtype == np.float64  # the optimizer's vector stays float64
+    assert_allclose(loss32, loss64, rtol=1e-5)
+    assert_allclose(gradient32, gradient64, rtol=1e-3, atol=1e-5)
+    Z = _decision(objective32.network, theta.astype(np.float32), X.astype(np.float32))
+    assert Z.dtype == np.float32
+
+
+def test_saturated_units_give_finite_exact_loss():
+    # z = ±800 saturates every sigmoid: log(σ(z)) would be log(0); the loss must stay exact.
+    network = Network((1, 1), "logistic", "logistic")
+    X = np.array([[800.0], [-800.0]])
+    Y = np.array([[0.0], [0.0]])
+    objective = BackpropObjective(network, X, Y, np.ones(2), 0.0, 2)
+    theta = np.array([0.0, 1.0])  # bias 0, weight 1: z = x
+    with np.errstate(all="raise"):
+        loss, gradient = objective.loss_gradient(theta)
+    # −log(1 − σ(800)) = 800 + log(1 + e^−800) = 800; −log(1 − σ(−800)) ≈ e^−800 ≈ 0
+    assert_allclose(loss, 800.0 / 2, rtol=1e-15)
+    assert np.all(np.isfinite(gradient))
+
+
+def test_pack_unpack_and_course_matrices():
+    network = Network((3, 4, 2))
+    theta = np.arange(network.n_params, dtype=np.float64)
+    (W1, b1), (W2, b2) = network.unpack(theta)
+    assert (W1.shape, b1.shape, W2.shape, b2.shape) == ((3, 4), (4,), (4, 2), (2,))
+    Theta1, Theta2 = network.thetas(theta)
+    assert Theta1.shape == (4, 4) and Theta2.shape == (2, 5)
+    assert_array_equal(Theta1[:, 0], b1)
+    assert_array_equal(Theta1[:, 1:], W1.T)
+    assert_array_equal(network.pack([W1, W2], [b1, b2]), theta)
+    W1[0, 0] = -1.0  # views: writing a layer writes θ
+    assert theta[4] == -1.0
+
+
+def test_initial_theta_is_symmetric_uniform_within_epsilon():
+    network = Network((64, 25, 10))
+    theta = network.initial_theta(np.random.RandomState(0))
+    for Theta, (fan_in, fan_out) in zip(network.thetas(theta), [(64, 25), (25, 10)]):
+        epsilon = np.sqrt(6) / np.sqrt(fan_in + fan_out)
+        assert np.abs(Theta).max() <= epsilon
+        assert np.abs(Theta).max() > 0.9 * epsilon
+        assert abs(Theta.mean()) < 0.1 * epsilon
+    assert_array_equal(theta, network.initial_theta(np.random.RandomState(0)))

@@ -158,7 +158,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     >>> from sklearn_bp import BackpropClassifier
     >>> X, y = load_iris(return_X_y=True)
     >>> X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
-    >>> clf = BackpropClassifier(hidden_layer_sizes=(10,), alpha=1.0, random_state=0)
+    >>> clf = BackpropClassifier(hidden_layer_sizes=(10,), alpha=1.0, max_iter=500, random_state=0)
     >>> clf.fit(X_train, y_train).score(X_test, y_test) > 0.9
     True
     >>> clf.predict_proba(X_test[:2]).sum(axis=1)

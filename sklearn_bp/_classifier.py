@@ -81,7 +81,9 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         Maximum number of iterations of the method (function evaluations for ``"TNC"``).
 
     tol : float, default=1e-5
-        Tolerance handed to :func:`scipy.optimize.minimize`; 0 runs until ``max_iter``.
+        Tolerance handed to :func:`scipy.optimize.minimize` as its ``tol``; 0 turns the
+        method's tolerance tests off, so it runs until ``max_iter`` unless it can reduce J no
+        further.
 
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplied into the sample weights. ``"balanced"`` weighs each
@@ -113,11 +115,12 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         Names of features seen during fit, when X has feature names that are all strings.
 
     coefs_ : list of ndarray
-        ``coefs_[l]`` has shape (s_l, s_{l+1}): the weights from layer l to layer l + 1,
-        as in :class:`~sklearn.neural_network.MLPClassifier`.
+        ``coefs_[l - 1]`` has shape (s_l, s_{l+1}): the weights from layer l to layer l + 1
+        (layers numbered from 1, as in the course), as in
+        :class:`~sklearn.neural_network.MLPClassifier`.
 
     intercepts_ : list of ndarray
-        ``intercepts_[l]`` has shape (s_{l+1},): the bias weights into layer l + 1.
+        ``intercepts_[l - 1]`` has shape (s_{l+1},): the bias weights into layer l + 1.
 
     thetas_ : list of ndarray
         The course's matrices Θ(l) of shape (s_{l+1}, s_l + 1), bias in column 0; computed
@@ -252,7 +255,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             options=self.options,
             verbose=self.verbose,
         )
-        n_iter = check_result(result, self.method, self.max_iter)
+        n_iter = check_result(result, self.method, self.max_iter, self.options)
 
         params = network.unpack(result.x)
         self.coefs_ = [W.copy() for W, _ in params]
@@ -339,7 +342,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         if classes.size < 2:
             raise ValueError(
                 f"BackpropClassifier needs samples of at least 2 classes, but the data "
-                f"contains only one class: {classes[0]!r}."
+                f"contains only one class: {classes[0]}."
             )
         if classes.size == 2:
             return y, y_index[:, np.newaxis].astype(dtype), classes, "binary"

@@ -9,8 +9,8 @@ of rows A(l),
 
 where W(l) is Θ(l)'s non-bias part transposed and b(l) its bias column. All parameters live in
 one flat float64 vector θ. Layer l owns a contiguous (s_l + 1, s_{l+1}) block of it whose row 0
-is b(l) and whose remaining rows are W(l): the block is exactly Θ(l)ᵀ, so both the course's
-matrices and scikit-learn's ``coefs_``/``intercepts_`` are views of θ.
+is b(l) and whose remaining rows are W(l): the block is exactly Θ(l)ᵀ, so during a fit both the
+course's matrices and scikit-learn's ``coefs_``/``intercepts_`` layout are views of θ.
 """
 
 import numpy as np

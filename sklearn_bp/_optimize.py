@@ -135,19 +135,23 @@ def minimize_objective(loss_gradient, theta0, *, method, max_iter, tol, options,
     return result
 
 
-def check_result(result, method, max_iter):
+def check_result(result, method, max_iter, options, stacklevel=5):
     """Warn with ``ConvergenceWarning`` unless the method reports success; return ``n_iter_``.
 
-    The one place where an ``OptimizeResult`` is read for its status.
+    The one place where an ``OptimizeResult`` is read for its status. The iteration limit is
+    the one the method was given: ``max_iter``, unless ``options`` overrode it. The default
+    ``stacklevel`` points the warning at the line that called the estimator's ``fit``.
     """
-    n_iter = int(min(result.nit, max_iter))
+    option = METHODS[method]
+    limit = method_options(method, max_iter, options)[option]
+    # L-BFGS-B of some scipy versions counts one iteration past its limit (scipy #7854).
+    n_iter = int(min(result.nit, limit) if option == "maxiter" else result.nit)
     if not result.success:
         message = (
             f"{method} did not converge after {n_iter} iteration(s) "
-            f"(status={result.status}): {result.message}"
+            f"(status={result.status}): {result.message.rstrip('.')}."
         )
-        work = result.nfev if METHODS[method] == "maxfun" else n_iter
-        if work >= max_iter:
-            message += f" Increase max_iter (now {max_iter}) or tol, or scale the data."
-        warnings.warn(message, ConvergenceWarning, stacklevel=3)
+        if (result.nfev if option == "maxfun" else n_iter) >= limit:
+            message += f" Increase max_iter (now {limit}) or tol, or scale the data."
+        warnings.warn(message, ConvergenceWarning, stacklevel=stacklevel)
     return n_iter

@@ -248,11 +248,21 @@ def test_float32_is_kept_end_to_end(small):
     assert abs(clf32.score(X, y) - clf64.score(X, y)) <= 0.02
 
 
-def test_convergence_warning_on_iteration_limit(small):
+def test_convergence_warning_on_iteration_limit_points_at_the_caller(small):
     X, y = small
-    with pytest.warns(ConvergenceWarning, match=r"after 3 iteration.*Increase max_iter"):
+    with pytest.warns(
+        ConvergenceWarning, match=r"after 3 iteration.*LIMIT\. Increase max_iter"
+    ) as record:
         clf = BackpropClassifier(max_iter=3, random_state=0).fit(X, y)
     assert clf.n_iter_ == 3
+    assert record[0].filename == __file__
+
+
+def test_n_iter_counts_iterations_allowed_by_options(small):
+    X, y = small
+    with pytest.warns(ConvergenceWarning, match=r"after 12 iteration"):
+        clf = BackpropClassifier(max_iter=5, tol=0, options={"maxiter": 12}).fit(X, y)
+    assert clf.n_iter_ == 12
 
 
 def test_tol_zero_runs_to_max_iter_and_options_override(small):

@@ -57,13 +57,13 @@ def test_check_result_warns_only_when_the_method_failed():
         rosenbrock, np.zeros(2), method="L-BFGS-B", max_iter=3, tol=0, options=None, verbose=0
     )
     with pytest.warns(ConvergenceWarning, match="L-BFGS-B did not converge after 3 iteration"):
-        assert check_result(result, "L-BFGS-B", 3) == 3
+        assert check_result(result, "L-BFGS-B", 3, None, stacklevel=2) == 3
     result = minimize_objective(
         quadratic, np.zeros(2), method="L-BFGS-B", max_iter=50, tol=1e-8, options=None, verbose=0
     )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        check_result(result, "L-BFGS-B", 50)
+        check_result(result, "L-BFGS-B", 50, None)
 
 
 def test_only_scipys_blas_is_limited_during_minimize():
@@ -103,3 +103,11 @@ def test_scipy_bundled_paths():
     assert _is_scipy_bundled("/env/site-packages/scipy/.dylibs/libscipy_openblas.dylib")
     assert not _is_scipy_bundled("/env/site-packages/numpy.libs/libscipy_openblas64_-2.so")
     assert not _is_scipy_bundled("/usr/lib/x86_64-linux-gnu/libopenblas.so.0")
+
+
+def test_check_result_reads_the_limit_the_method_was_given():
+    result = minimize_objective(
+        quadratic, np.zeros(2), method="CG", max_iter=10, tol=0, options={"maxiter": 1}, verbose=0
+    )
+    with pytest.warns(ConvergenceWarning, match=r"after 1 iteration.*Increase max_iter \(now 1\)"):
+        assert check_result(result, "CG", 10, {"maxiter": 1}, stacklevel=2) == 1

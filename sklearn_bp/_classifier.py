@@ -331,6 +331,11 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         target_type = type_of_target(y, input_name="y")
         if target_type == "multilabel-indicator":
             Y = y.toarray() if sparse.issparse(y) else np.asarray(y)
+            if not np.isin(Y, (0, 1)).all():
+                raise ValueError(
+                    f"A multilabel target must be an indicator matrix of 0 and 1, got the "
+                    f"values {np.unique(Y).tolist()}."
+                )
             return y, Y.astype(dtype), np.arange(Y.shape[1]), "multilabel"
         if target_type not in ("binary", "multiclass"):
             raise ValueError(
@@ -412,12 +417,12 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         y : ndarray of shape (n_samples,) or (n_samples, n_labels)
             Predicted classes, or a label indicator matrix for multilabel targets.
         """
-        Z = self._output(X)
+        proba = self.predict_proba(X)
         if self._target_type == "multilabel":
-            return (Z > 0).astype(self._y_dtype)
-        if self._target_type == "binary":
-            return self.classes_[(Z[:, 0] > 0).astype(np.intp)]
-        return self.classes_[np.argmax(Z, axis=1)]
+            return (proba > 0.5).astype(self._y_dtype)
+        # The argmax of the probabilities themselves, so that predict and predict_proba agree
+        # even where saturated outputs round to tied probabilities.
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def predict_log_proba(self, X):
         """Predict the logarithm of class probabilities for the rows of X.

@@ -98,9 +98,9 @@ class Workspace:
         sizes = network.layer_sizes[1:]
         self.dtype = np.dtype(dtype)
         self.block_rows = int(block_rows)
-        self.activations = [np.empty((block_rows, s), dtype=dtype) for s in sizes]
-        self.deltas = [np.empty((block_rows, s), dtype=dtype) for s in sizes]
-        self.scratch = [np.empty((block_rows, s), dtype=dtype) for s in sizes]
+        self.activations = _buffers(block_rows, sizes, dtype)
+        self.deltas = _buffers(block_rows, sizes, dtype)
+        self.scratch = _buffers(block_rows, sizes[:-1], dtype)  # for g′ of the hidden layers
         self.Delta = [
             np.empty((fan_in, fan_out), dtype=dtype) for fan_in, fan_out in network._fans()
         ]
@@ -110,10 +110,24 @@ class Workspace:
         return [buffer[:n_rows] for buffer in buffers]
 
 
+def _buffers(n_rows, widths, dtype):
+    return [np.empty((n_rows, width), dtype=dtype) for width in widths]
+
+
 def row_blocks(n_samples, block_rows):
     """Yield the slices that cut ``n_samples`` rows into blocks of ``block_rows``."""
     for start in range(0, n_samples, block_rows):
         yield slice(start, min(start + block_rows, n_samples))
+
+
+def take_rows(array, rows):
+    """The rows of ``array`` in the slice ``rows``; the array itself when that is all of them.
+
+    Slicing a sparse matrix copies it, even when the slice covers every row.
+    """
+    if rows.start == 0 and rows.stop == array.shape[0]:
+        return array
+    return array[rows]
 
 
 def forward(network, params, X, activations):
@@ -191,11 +205,13 @@ def decision_output(network, params, X, block_rows):
     """Return z(L) for every row of X, evaluated block by block in X's dtype."""
     n_samples = X.shape[0]
     block_rows = min(block_rows, n_samples)
-    workspace = Workspace(network, block_rows, X.dtype)
+    hidden = _buffers(block_rows, network.layer_sizes[1:-1], X.dtype)
     Z = np.empty((n_samples, network.layer_sizes[-1]), dtype=X.dtype)
     for rows in row_blocks(n_samples, block_rows):
         n_rows = rows.stop - rows.start
-        Z[rows] = forward(network, params, X[rows], workspace.rows(workspace.activations, n_rows))
+        # The output layer writes straight into its rows of Z.
+        activations = [buffer[:n_rows] for buffer in hidden] + [Z[rows]]
+        forward(network, params, take_rows(X, rows), activations)
     return Z
 
 
@@ -256,7 +272,10 @@ class BackpropObjective:
         for rows in row_blocks(self.X.shape[0], self.block_rows):
             n_rows = rows.stop - rows.start
             Z = forward(
-                self.network, params, self.X[rows], workspace.rows(workspace.activations, n_rows)
+                self.network,
+                params,
+                take_rows(self.X, rows),
+                workspace.rows(workspace.activations, n_rows),
             )
             row_loss = output(Z, self.Y[rows], workspace.deltas[-1][:n_rows])
             data_loss += float(np.dot(self.sample_weight[rows], row_loss))
@@ -274,7 +293,11 @@ class BackpropObjective:
         data_loss = 0.0
         for rows in row_blocks(self.X.shape[0], self.block_rows):
             data_loss += self._accumulate_block(
-                params, self.X[rows], self.Y[rows], self.sample_weight[rows], grad_params
+                params,
+                take_rows(self.X, rows),
+                self.Y[rows],
+                self.sample_weight[rows],
+                grad_params,
             )
         # D(l) = (Δ(l) + α Θ(l)) / W with the bias column unregularized. The course's
         # (1/m) Δ + λ Θ is the gradient of a λ/2 penalty, not of the λ/2m one in its own J

@@ -4,13 +4,15 @@
 function returning (J(θ), ∇J(θ)) and gets scipy's ``OptimizeResult`` back.
 """
 
+import inspect
+import threading
 import time
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import OptimizeWarning, minimize
+from scipy.optimize import _minimize as _scipy_minimize
+from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import ThreadpoolController
 
@@ -25,6 +27,21 @@ METHODS = {
 }
 
 
+# The functions that scipy.optimize.minimize dispatches each method to (private to scipy):
+# their keyword parameters, less the arguments minimize passes itself, are the method's options.
+SOLVERS = {
+    "L-BFGS-B": "_minimize_lbfgsb",
+    "BFGS": "_minimize_bfgs",
+    "CG": "_minimize_cg",
+    "SLSQP": "_minimize_slsqp",
+    "TNC": "_minimize_tnc",
+}
+NOT_OPTIONS = {
+    "fun", "func", "x0", "args", "jac", "hess", "hessp", "bounds", "constraints", "callback",
+    "unknown_options",
+}  # fmt: skip
+
+
 def method_options(method, max_iter, options):
     """Return the ``options`` dict for ``minimize``: the ``max_iter`` bound, then ``options``."""
     return {METHODS[method]: max_iter, **(options or {})}
@@ -33,28 +50,68 @@ def method_options(method, max_iter, options):
 def _is_scipy_bundled(filepath):
     # scipy's wheels ship their own OpenBLAS in site-packages/scipy.libs (Linux, Windows) or
     # scipy/.dylibs (macOS); numpy's copy has a file name with the same prefix.
-    parts = Path(filepath).parts
-    return "scipy.libs" in parts or ("scipy" in parts and ".dylibs" in parts)
+    folder = Path(filepath).parent
+    return folder.name == "scipy.libs" or (
+        folder.name == ".dylibs" and folder.parent.name == "scipy"
+    )
 
 
-@contextmanager
-def scipy_blas_single_threaded():
+class _ScipyBlasSingleThreaded:
     """Limit the BLAS bundled with scipy to one thread; leave numpy's BLAS alone.
 
     The optimizer's own vector work runs on scipy's BLAS while the gradient's matrix products
     run on numpy's. Two thread pools on the same cores fight, and a fit runs several times
     slower; the optimizer's vector work is far too small to need threads. Limits a user has set
     with ``threadpool_limits`` stay as they are or become stricter.
+
+    Fits may overlap in threads: the first to enter sets the limit, the last to leave restores
+    what was there before. The libraries are looked up once, on first use (a scan of every
+    loaded library costs milliseconds, a large part of a small fit).
     """
-    controller = ThreadpoolController()
-    scipy_paths = [
-        info["filepath"] for info in controller.info() if _is_scipy_bundled(info["filepath"])
-    ]
-    if not scipy_paths:
-        yield
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._scipy_blas = None
+        self._limiter = None
+
+    def __enter__(self):
+        with self._lock:
+            if self._scipy_blas is None:
+                controller = ThreadpoolController()
+                paths = [
+                    info["filepath"]
+                    for info in controller.info()
+                    if _is_scipy_bundled(info["filepath"])
+                ]
+                self._scipy_blas = controller.select(filepath=paths)
+            if self._depth == 0:
+                self._limiter = self._scipy_blas.limit(limits=1)
+            self._depth += 1
+        return self
+
+    def __exit__(self, *exc_info):
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0:
+                self._limiter.restore_original_limits()
+                self._limiter = None
+
+
+scipy_blas_single_threaded = _ScipyBlasSingleThreaded()
+
+
+def _check_options(method, options):
+    """Refuse options that ``method`` does not take; scipy itself only warns about them."""
+    solver = getattr(_scipy_minimize, SOLVERS[method], None)
+    if solver is None:  # scipy renamed its private solver functions: leave the check to it
         return
-    with controller.select(filepath=scipy_paths).limit(limits=1):
-        yield
+    known = set(inspect.signature(solver).parameters) - NOT_OPTIONS
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ValueError(
+            f"Method {method!r} does not take the option(s) {unknown}; it takes {sorted(known)}."
+        )
 
 
 class _Progress:
@@ -114,22 +171,19 @@ def minimize_objective(loss_gradient, theta0, *, method, max_iter, tol, options,
     result : OptimizeResult
         scipy's result, with ``nit`` set for every method.
     """
+    options = method_options(method, max_iter, options)
+    _check_options(method, options)
     progress = _Progress(loss_gradient, verbose)
-    with scipy_blas_single_threaded(), warnings.catch_warnings():
-        # scipy only warns about options a method does not know; a typo must not pass silently.
-        warnings.filterwarnings("error", "Unknown solver options", OptimizeWarning)
-        try:
-            result = minimize(
-                progress,
-                theta0,
-                jac=True,
-                method=method,
-                tol=tol,
-                options=method_options(method, max_iter, options),
-                callback=progress.callback,
-            )
-        except OptimizeWarning as error:
-            raise ValueError(f"Method {method!r} refused options: {error}.") from None
+    with scipy_blas_single_threaded:
+        result = minimize(
+            progress,
+            theta0,
+            jac=True,
+            method=method,
+            tol=tol,
+            options=options,
+            callback=progress.callback,
+        )
     if "nit" not in result:
         result.nit = progress.n_iterations
     return result

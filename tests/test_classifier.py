@@ -336,3 +336,11 @@ def test_fit_and_prediction_over_row_blocks_equal_one_block(small):
     assert blocked_model.n_iter_ < blocked_model.max_iter  # both converged to the same optimum
     assert_allclose(blocked_model.loss_, clf.loss_, rtol=1e-9)
     assert_allclose(blocked_model.predict_proba(X), whole, atol=1e-5)
+
+
+def test_predict_agrees_with_predict_proba_on_saturated_outputs():
+    rng = np.random.RandomState(0)
+    X, y = rng.normal(size=(60, 2)), rng.randint(3, size=60)
+    clf = BackpropClassifier(hidden_layer_sizes=(), random_state=0).fit(X, y)
+    proba = clf.predict_proba(X * 1e6)  # outputs saturate: probabilities round to ties
+    assert_array_equal(clf.predict(X * 1e6), clf.classes_[proba.argmax(axis=1)])

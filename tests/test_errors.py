@@ -64,7 +64,7 @@ BAD_PARAMS = [
     ({"class_weight": "auto"}, ValueError, "'class_weight' parameter"),
     ({"class_weight": {5: 1.0}}, ValueError, "are not in class_weight"),
     ({"options": [1]}, ValueError, "'options' parameter"),
-    ({"options": {"bogus": 1}}, ValueError, "refused options: Unknown solver options: bogus"),
+    ({"options": {"bogus": 1}}, ValueError, "'L-BFGS-B' does not take the option(s) ['bogus']"),
     ({"warm_start": "yes"}, ValueError, "'warm_start' parameter"),
 ]
 
@@ -88,6 +88,14 @@ def test_bad_parameters_are_refused_in_fit(params, error, message):
 def test_bad_sample_weights_are_refused(sample_weight, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         BackpropClassifier().fit(X, y, sample_weight=sample_weight)
+
+
+def test_multilabel_target_must_hold_zeros_and_ones():
+    Y = np.where(np.c_[y, 1 - y, y] > 0, 1, -1)
+    with pytest.raises(
+        ValueError, match=re.escape("indicator matrix of 0 and 1, got the values [-1, 1]")
+    ):
+        BackpropClassifier().fit(X, Y)
 
 
 def test_class_weight_refused_for_multilabel_targets():
@@ -145,7 +153,7 @@ def test_failed_fit_during_optimization_restores_state():
     clf = BackpropClassifier(hidden_layer_sizes=(3,), random_state=0).fit(X, y)
     coefs = [W.copy() for W in clf.coefs_]
     clf.set_params(options={"bogus": 1})
-    with pytest.raises(ValueError, match="refused options"):
+    with pytest.raises(ValueError, match="does not take the option"):
         clf.fit(X * 2, y)
     for W_now, W_before in zip(clf.coefs_, coefs):
         assert_array_equal(W_now, W_before)

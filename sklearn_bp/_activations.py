@@ -7,7 +7,6 @@ and dtype) for its one temporary.
 """
 
 import numpy as np
-from scipy.special import expit
 
 
 def _identity(Z):
@@ -15,8 +14,16 @@ def _identity(Z):
 
 
 def _logistic(Z):
-    """Apply the logistic sigmoid g(z) = 1 / (1 + exp(−z)) in place."""
-    expit(Z, out=Z)
+    """Apply the logistic sigmoid g(z) = 1 / (1 + exp(−z)) in place, as ½ tanh(z/2) + ½.
+
+    The identity is exact; numpy's vectorized tanh makes it several times faster than scipy's
+    expit, and its absolute error stays at the rounding level of 1 (this is for hidden units;
+    the output layer's logarithms are computed from z, see ``_network``).
+    """
+    Z *= 0.5
+    np.tanh(Z, out=Z)
+    Z *= 0.5
+    Z += 0.5
 
 
 def _tanh(Z):

@@ -14,7 +14,7 @@ course's matrices and scikit-learn's ``coefs_``/``intercepts_`` layout are views
 """
 
 import numpy as np
-from scipy.special import expit, log_expit, log_softmax, logsumexp
+from scipy.special import log_expit, log_softmax, logsumexp
 
 from ._activations import ACTIVATIONS, DERIVATIVES
 
@@ -100,7 +100,7 @@ class Workspace:
         self.block_rows = int(block_rows)
         self.activations = _buffers(block_rows, sizes, dtype)
         self.deltas = _buffers(block_rows, sizes, dtype)
-        self.scratch = _buffers(block_rows, sizes[:-1], dtype)  # for g′ of the hidden layers
+        self.scratch = _buffers(block_rows, sizes, dtype)  # for g′ and the output layer
         self.Delta = [
             np.empty((fan_in, fan_out), dtype=dtype) for fan_in, fan_out in network._fans()
         ]
@@ -151,22 +151,31 @@ def forward(network, params, X, activations):
     return A
 
 
-def _logistic_output(Z, Y, H):
+def _logistic_output(Z, Y, H, scratch):
     """Write h = σ(z) into H; return each row's Σ_k −[y log h + (1 − y) log(1 − h)].
 
-    For y ∈ {0, 1} the bracket is log σ(s z) with s = 2y − 1, computed by ``log_expit``: exact
-    for saturated units, where log(σ(z)) would round to log(0) or lose every digit.
+    For y ∈ {0, 1} the bracket is −softplus(t) with t = (1 − 2y) z, and
+    softplus(t) = max(t, 0) + log(1 + e) with e = exp(−|z|): exact for saturated units, where
+    log(σ(z)) would round to log(0) or lose every digit. The same e gives σ(z) = 1 / (1 + e)
+    for z ≥ 0 and e / (1 + e) for z < 0, so one exponential serves both.
     """
-    np.multiply(Y, 2, out=H)
-    H -= 1
-    H *= Z
-    log_expit(H, out=H)
-    row_loss = -H.sum(axis=1)
-    expit(Z, out=H)
+    np.abs(Z, out=H)
+    np.negative(H, out=H)
+    np.exp(H, out=H)
+    np.log1p(H, out=scratch)
+    row_loss = scratch.sum(axis=1)
+    np.multiply(Y, -2, out=scratch)
+    scratch += 1
+    scratch *= Z
+    np.maximum(scratch, 0, out=scratch)
+    row_loss += scratch.sum(axis=1)
+    np.add(H, 1, out=scratch)
+    np.copyto(H, 1, where=Z >= 0)
+    H /= scratch
     return row_loss
 
 
-def _softmax_output(Z, Y, H):
+def _softmax_output(Z, Y, H, scratch):
     """Write h = softmax(z) into H; return each row's −Σ_k y log h.
 
     With m = max_k z_k and S = Σ_k exp(z_k − m) ≥ 1, −Σ_k y_k log h_k = m + log S − Σ_k y_k z_k
@@ -277,7 +286,9 @@ class BackpropObjective:
                 take_rows(self.X, rows),
                 workspace.rows(workspace.activations, n_rows),
             )
-            row_loss = output(Z, self.Y[rows], workspace.deltas[-1][:n_rows])
+            row_loss = output(
+                Z, self.Y[rows], workspace.deltas[-1][:n_rows], workspace.scratch[-1][:n_rows]
+            )
             data_loss += float(np.dot(self.sample_weight[rows], row_loss))
         penalty = 0.5 * self.alpha * self.network.squared_norm(theta)
         return (data_loss + penalty) / self.total_weight
@@ -323,7 +334,7 @@ class BackpropObjective:
 
         Z = forward(network, params, X, activations)
         delta = deltas[-1]
-        row_loss = OUTPUTS[network.out_activation](Z, Y, delta)
+        row_loss = OUTPUTS[network.out_activation](Z, Y, delta, scratch[-1])
         # δ(L) = a(L) − y, weighted: w_i carries through the linear backward pass into Δ.
         delta -= Y
         delta *= w[:, np.newaxis]

@@ -159,7 +159,7 @@ def test_saturated_units_give_finite_exact_loss():
     Y = np.array([[0.0], [0.0]])
     objective = BackpropObjective(network, X, Y, np.ones(2), 0.0, 2)
     theta = np.array([0.0, 1.0])  # bias 0, weight 1: z = x
-    with np.errstate(all="raise"):
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
         loss, gradient = objective.loss_gradient(theta)
     # −log(1 − σ(800)) = 800 + log(1 + e^−800) = 800; −log(1 − σ(−800)) ≈ e^−800 ≈ 0
     assert_allclose(loss, 800.0 / 2, rtol=1e-15)

@@ -11,8 +11,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from scipy.optimize import OptimizeResult, minimize
 from scipy.optimize import _minimize as _scipy_minimize
-from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import ThreadpoolController
 
@@ -115,13 +115,15 @@ def _check_options(method, options):
 
 
 class _Progress:
-    """Wraps J and ∇J: remembers the last evaluation and reports each iteration."""
+    """Wraps J and ∇J: refuses non-finite values, keeps the best point, reports iterations."""
 
-    def __init__(self, loss_gradient, verbose):
+    def __init__(self, loss_gradient, theta0, verbose):
         self.loss_gradient = loss_gradient
         self.verbose = verbose
         self.n_evaluations = 0
         self.n_iterations = 0
+        self.best_loss = np.inf
+        self.best_theta = np.array(theta0, dtype=np.float64)
         self._last_theta = None
         self._last_loss = np.nan
         self._start = time.perf_counter()
@@ -129,9 +131,32 @@ class _Progress:
     def __call__(self, theta):
         loss, gradient = self.loss_gradient(theta)
         self.n_evaluations += 1
+        if not (np.isfinite(loss) and np.isfinite(gradient).all()):
+            # A method fed nan keeps going and returns a model of nan: stop here instead.
+            raise ValueError(
+                f"The cost J or its gradient became non-finite (J = {loss}) at evaluation "
+                f"{self.n_evaluations}. Scale the features (e.g. StandardScaler) or increase "
+                f"alpha."
+            )
+        if loss < self.best_loss:
+            self.best_loss = loss
+            self.best_theta[...] = theta
         self._last_theta = theta.copy()
         self._last_loss = loss
         return loss, gradient
+
+    def interrupted_result(self):
+        """The result to return when the user interrupts: the best point evaluated so far."""
+        return OptimizeResult(
+            x=self.best_theta,
+            fun=self.best_loss,
+            success=False,
+            status=-1,
+            message="Interrupted by KeyboardInterrupt",
+            nit=self.n_iterations,
+            nfev=self.n_evaluations,
+            interrupted=True,
+        )
 
     def callback(self, theta):
         self.n_iterations += 1
@@ -169,21 +194,34 @@ def minimize_objective(loss_gradient, theta0, *, method, max_iter, tol, options,
     Returns
     -------
     result : OptimizeResult
-        scipy's result, with ``nit`` set for every method.
+        scipy's result, with ``nit`` set for every method. If the fit is interrupted by
+        ``KeyboardInterrupt`` after at least one evaluation, a result holding the evaluated
+        point with the lowest J instead, with ``interrupted=True``.
+
+    Raises
+    ------
+    ValueError
+        If J or its gradient becomes non-finite, or ``options`` holds an unknown option.
     """
     options = method_options(method, max_iter, options)
     _check_options(method, options)
-    progress = _Progress(loss_gradient, verbose)
+    progress = _Progress(loss_gradient, theta0, verbose)
     with scipy_blas_single_threaded:
-        result = minimize(
-            progress,
-            theta0,
-            jac=True,
-            method=method,
-            tol=tol,
-            options=options,
-            callback=progress.callback,
-        )
+        try:
+            result = minimize(
+                progress,
+                theta0,
+                jac=True,
+                method=method,
+                tol=tol,
+                options=options,
+                callback=progress.callback,
+            )
+        except KeyboardInterrupt:
+            # Ctrl-C ends a long fit with the best parameters so far, not with nothing.
+            if progress.n_evaluations == 0:
+                raise
+            result = progress.interrupted_result()
     if "nit" not in result:
         result.nit = progress.n_iterations
     return result
@@ -200,7 +238,14 @@ def check_result(result, method, max_iter, options, stacklevel=5):
     limit = method_options(method, max_iter, options)[option]
     # L-BFGS-B of some scipy versions counts one iteration past its limit (scipy #7854).
     n_iter = int(min(result.nit, limit) if option == "maxiter" else result.nit)
-    if not result.success:
+    if result.get("interrupted", False):
+        warnings.warn(
+            f"The fit was interrupted (KeyboardInterrupt) after {n_iter} iteration(s); the "
+            f"estimator holds the parameters with the lowest J evaluated so far.",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+    elif not result.success:
         message = (
             f"{method} did not converge after {n_iter} iteration(s) "
             f"(status={result.status}): {result.message.rstrip('.')}."

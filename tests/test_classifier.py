@@ -344,3 +344,66 @@ def test_predict_agrees_with_predict_proba_on_saturated_outputs():
     clf = BackpropClassifier(hidden_layer_sizes=(), random_state=0).fit(X, y)
     proba = clf.predict_proba(X * 1e6)  # outputs saturate: probabilities round to ties
     assert_array_equal(clf.predict(X * 1e6), clf.classes_[proba.argmax(axis=1)])
+
+
+def interrupt_after(monkeypatch, n_evaluations):
+    """Make the n-th evaluation of J raise KeyboardInterrupt, as Ctrl-C during a fit would."""
+    from sklearn_bp import _network
+
+    real = _network.BackpropObjective.loss_gradient
+    calls = []
+
+    def interrupted(self, theta, gradient=None):
+        calls.append(theta.copy())
+        if len(calls) == n_evaluations:
+            raise KeyboardInterrupt
+        return real(self, theta, gradient)
+
+    monkeypatch.setattr(_network.BackpropObjective, "loss_gradient", interrupted)
+    return calls
+
+
+def test_keyboard_interrupt_keeps_the_best_parameters_so_far(small, monkeypatch):
+    X, y = small
+    calls = interrupt_after(monkeypatch, 8)
+    clf = BackpropClassifier(hidden_layer_sizes=(4,), alpha=1.0, random_state=0)
+    with pytest.warns(UserWarning, match=r"interrupted \(KeyboardInterrupt\)"):
+        clf.fit(X, y)
+    monkeypatch.undo()
+    assert len(calls) == 8
+    # The estimator is usable, and holds the evaluated point with the lowest J.
+    assert clf.predict(X).shape == y.shape
+    losses = [
+        BackpropClassifier(hidden_layer_sizes=(4,), alpha=1.0)
+        ._objective_at_start(X, y, None, dtype=[np.float64])[0]
+        .loss(theta)
+        for theta in calls[:-1]
+    ]
+    assert_allclose(clf.loss_, min(losses), rtol=1e-12)
+    assert clf.optimize_result_.status == -1
+
+
+def test_keyboard_interrupt_before_any_evaluation_leaves_estimator_as_before(small, monkeypatch):
+    X, y = small
+    interrupt_after(monkeypatch, 1)
+    clf = BackpropClassifier(hidden_layer_sizes=(4,))
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y)
+    assert not hasattr(clf, "coefs_") and not hasattr(clf, "n_features_in_")
+
+
+def test_non_finite_cost_stops_the_fit_with_a_clear_error(small, monkeypatch):
+    from sklearn_bp import _network
+
+    X, y = small
+    real = _network.BackpropObjective.loss_gradient
+
+    def overflowing(self, theta, gradient=None):
+        _, gradient = real(self, theta, gradient)
+        return np.nan, gradient
+
+    monkeypatch.setattr(_network.BackpropObjective, "loss_gradient", overflowing)
+    clf = BackpropClassifier(hidden_layer_sizes=(4,))
+    with pytest.raises(ValueError, match="became non-finite"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "coefs_")

@@ -61,6 +61,23 @@ def _relu_derivative(A, delta, scratch):
     delta *= scratch
 
 
+def _logistic_second_derivative(A, out, scratch):
+    """Write the sigmoid's g″ = a (1 − a) (1 − 2a) into out."""
+    np.multiply(A, -2, out=out)
+    out += 1
+    np.subtract(1, A, out=scratch)
+    scratch *= A
+    out *= scratch
+
+
+def _tanh_second_derivative(A, out, scratch):
+    """Write tanh's g″ = −2a (1 − a²) into out."""
+    np.multiply(A, A, out=out)
+    np.subtract(1, out, out=out)
+    out *= A
+    out *= -2
+
+
 ACTIVATIONS = {
     "identity": _identity,
     "logistic": _logistic,
@@ -73,4 +90,13 @@ DERIVATIVES = {
     "logistic": _logistic_derivative,
     "tanh": _tanh_derivative,
     "relu": _relu_derivative,
+}
+
+# g″ in terms of a, for the exact Hessian-vector product. ReLU and identity are piecewise
+# linear: g″ = 0, so their term drops out (None).
+SECOND_DERIVATIVES = {
+    "identity": None,
+    "logistic": _logistic_second_derivative,
+    "tanh": _tanh_second_derivative,
+    "relu": None,
 }

@@ -16,7 +16,7 @@ course's matrices and scikit-learn's ``coefs_``/``intercepts_`` layout are views
 import numpy as np
 from scipy.special import log_expit, log_softmax, logsumexp
 
-from ._activations import ACTIVATIONS, DERIVATIVES
+from ._activations import ACTIVATIONS, DERIVATIVES, SECOND_DERIVATIVES
 
 
 class Network:
@@ -268,12 +268,15 @@ class BackpropObjective:
         self._compute_theta = (
             None if X.dtype == np.float64 else np.empty(network.n_params, dtype=X.dtype)
         )
+        self._curvature = None
 
-    def _compute_params(self, theta):
-        if self._compute_theta is None:
+    def _compute_params(self, theta, buffer=None):
+        """Per-layer views of θ in the dtype of the passes (a cast copy for float32 data)."""
+        buffer = self._compute_theta if buffer is None else buffer
+        if buffer is None:
             return self.network.unpack(theta)
-        self._compute_theta[...] = theta
-        return self.network.unpack(self._compute_theta)
+        buffer[...] = theta
+        return self.network.unpack(buffer)
 
     def loss(self, theta):
         """Return J(θ)."""
@@ -356,3 +359,152 @@ class BackpropObjective:
                 g_prime(A, previous, scratch[layer - 1])
                 delta = previous
         return loss
+
+    # Curvature: products of the Hessian of J, or of its Gauss-Newton approximation, with a
+    # direction v, by Pearlmutter's R-operator R{·} = d/dr (·)(θ + r v) at r = 0: one forward
+    # and one backward pass of directional derivatives on top of the ordinary ones, exact, no
+    # finite differences. Row-major notation as above, V(l) and c(l) the parts of v for W(l)
+    # and b(l), E(l) the weighted deltas (E(L) = w ⊙ (H − Y)).
+
+    def hessian_vector_product(self, theta, v, out=None):
+        """Return H(θ) v, the exact Hessian of J at θ times the vector v."""
+        return self._curvature_product(theta, v, out, self._exact_backward)
+
+    def gauss_newton_vector_product(self, theta, v, out=None):
+        """Return G(θ) v, the Gauss-Newton approximation of the Hessian times v.
+
+        G drops the terms of H that contain the deltas E: it is positive semi-definite
+        (it is Jᵀ H_out J for the Jacobian J of the outputs and the convex output loss).
+        """
+        return self._curvature_product(theta, v, out, self._gauss_newton_backward)
+
+    def _curvature_product(self, theta, v, out, backward):
+        theta = np.asarray(theta, dtype=np.float64)
+        v = np.asarray(v, dtype=np.float64)
+        if out is None:
+            out = np.empty(self.network.n_params, dtype=np.float64)
+        out[...] = 0.0
+        if self._curvature is None:
+            self._curvature = CurvatureWorkspace(self.network, self.block_rows, self.X.dtype)
+        params = self._compute_params(theta)
+        directions = self._compute_params(v, self._curvature.direction)
+        out_params = self.network.unpack(out)
+        for rows in row_blocks(self.X.shape[0], self.block_rows):
+            X = take_rows(self.X, rows)
+            w = self.sample_weight[rows]
+            self._block_loss(params, X, self.Y[rows], w)
+            self._r_forward(params, directions, X, w)
+            backward(params, directions, X, self.Y[rows], w, out_params)
+        for (V, _), (out_W, _) in zip(self.network.unpack(v), out_params):
+            out_W += self.alpha * V
+        out /= self.total_weight
+        return out
+
+    def _r_forward(self, params, directions, X, w):
+        """R{Z(l)}, R{A(l)} of every layer and R{E(L)} = w ⊙ R{H}, after ``_block_loss``."""
+        network, ws, cw = self.network, self.workspace, self._curvature
+        n_rows = X.shape[0]
+        A = ws.rows(ws.activations, n_rows)
+        RZ = cw.rows(cw.RZ, n_rows)
+        RA = cw.rows(cw.RA, n_rows)
+        g_prime = DERIVATIVES[network.activation]
+        for layer, ((W, _), (V, c)) in enumerate(zip(params, directions)):
+            # R{Z(l+1)} = R{A(l)} W(l) + A(l) V(l) + c(l), with R{A(1)} = R{X} = 0.
+            inputs = X if layer == 0 else A[layer - 1]
+            if hasattr(inputs, "tocsr"):
+                RZ[layer][...] = inputs @ V
+            else:
+                np.matmul(inputs, V, out=RZ[layer])
+            if layer > 0:
+                RZ[layer] += RA[layer - 1] @ W
+            RZ[layer] += c
+            if layer < len(params) - 1:
+                # R{A} = g′(Z) ⊙ R{Z}
+                np.copyto(RA[layer], RZ[layer])
+                g_prime(A[layer], RA[layer], cw.scratch[layer][:n_rows])
+        H = ws.deltas[-1][:n_rows]
+        RH = cw.RE[-1][:n_rows]
+        np.multiply(H, RZ[-1], out=RH)
+        if network.out_activation == "softmax":
+            # R{H} = H ⊙ R{Z} − H ⊙ rowsum(H ⊙ R{Z})
+            RH -= H * RH.sum(axis=1, keepdims=True)
+        else:
+            # R{H} = H ⊙ (1 − H) ⊙ R{Z}
+            RH -= H * RH
+        RH *= w[:, np.newaxis]
+
+    def _gauss_newton_backward(self, params, directions, X, Y, w, out_params):
+        """Add G v of one block: R{E(l)} = (R{E(l+1)} W(l)ᵀ) ⊙ g′, Gv(W) = A(l)ᵀ R{E(l+1)}."""
+        network, ws, cw = self.network, self.workspace, self._curvature
+        n_rows = X.shape[0]
+        A = ws.rows(ws.activations, n_rows)
+        RE = cw.rows(cw.RE, n_rows)
+        g_prime = DERIVATIVES[network.activation]
+        for layer in range(len(params) - 1, -1, -1):
+            inputs = X if layer == 0 else A[layer - 1]
+            _add_products(out_params[layer], inputs, RE[layer], ws.ones[:n_rows])
+            if layer > 0:
+                np.matmul(RE[layer], params[layer][0].T, out=RE[layer - 1])
+                g_prime(A[layer - 1], RE[layer - 1], cw.scratch[layer - 1][:n_rows])
+
+    def _exact_backward(self, params, directions, X, Y, w, out_params):
+        """Add H v of one block: the Gauss-Newton terms plus those that contain E.
+
+        Hv(W(l)) = A(l)ᵀ R{E(l+1)} + R{A(l)}ᵀ E(l+1) and
+        R{E(l)} = (R{E(l+1)} W(l)ᵀ + E(l+1) V(l)ᵀ) ⊙ g′ + (E(l+1) W(l)ᵀ) ⊙ g″ ⊙ R{Z(l)}.
+        """
+        network, ws, cw = self.network, self.workspace, self._curvature
+        n_rows = X.shape[0]
+        A = ws.rows(ws.activations, n_rows)
+        E = ws.rows(ws.deltas, n_rows)
+        RZ, RA, RE = cw.rows(cw.RZ, n_rows), cw.rows(cw.RA, n_rows), cw.rows(cw.RE, n_rows)
+        g_prime = DERIVATIVES[network.activation]
+        g_second = SECOND_DERIVATIVES[network.activation]
+        ones = ws.ones[:n_rows]
+        E[-1] -= Y
+        E[-1] *= w[:, np.newaxis]
+        for layer in range(len(params) - 1, -1, -1):
+            inputs = X if layer == 0 else A[layer - 1]
+            _add_products(out_params[layer], inputs, RE[layer], ones)
+            if layer == 0:
+                break
+            W, V = params[layer][0], directions[layer][0]
+            out_W, _ = out_params[layer]
+            out_W += RA[layer - 1].T @ E[layer]
+            previous, scratch = RE[layer - 1], cw.scratch[layer - 1][:n_rows]
+            np.matmul(RE[layer], W.T, out=previous)
+            previous += E[layer] @ V.T
+            g_prime(A[layer - 1], previous, scratch)
+            # E(l+1) W(l)ᵀ, before g′ makes it the delta E(l) of the ordinary backward pass.
+            np.matmul(E[layer], W.T, out=E[layer - 1])
+            if g_second is not None:
+                curvature = cw.second[layer - 1][:n_rows]
+                g_second(A[layer - 1], curvature, scratch)
+                curvature *= E[layer - 1]
+                curvature *= RZ[layer - 1]
+                previous += curvature
+            g_prime(A[layer - 1], E[layer - 1], scratch)
+
+
+def _add_products(out_layer, inputs, RE, ones):
+    """Add inputsᵀ R{E} to the W part and 1ᵀ R{E} to the b part of one layer's product."""
+    out_W, out_b = out_layer
+    out_W += inputs.T @ RE
+    out_b += ones @ RE
+
+
+class CurvatureWorkspace:
+    """Buffers of the R-passes, allocated on the first curvature product of a fit."""
+
+    def __init__(self, network, block_rows, dtype):
+        sizes = network.layer_sizes[1:]
+        self.RZ = _buffers(block_rows, sizes, dtype)
+        self.RA = _buffers(block_rows, sizes[:-1], dtype)
+        self.RE = _buffers(block_rows, sizes, dtype)
+        self.scratch = _buffers(block_rows, sizes[:-1], dtype)
+        self.second = _buffers(block_rows, sizes[:-1], dtype)
+        self.direction = (
+            None if np.dtype(dtype) == np.float64 else np.empty(network.n_params, dtype=dtype)
+        )
+
+    rows = Workspace.rows

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from sklearn_bp._activations import ACTIVATIONS, DERIVATIVES
+from sklearn_bp._activations import ACTIVATIONS, DERIVATIVES, SECOND_DERIVATIVES
 
 Z = np.linspace(-6, 6, 41)
 Z = Z[np.abs(Z) > 1e-3]  # keep away from ReLU's kink at 0
@@ -44,3 +44,19 @@ def test_logistic_does_not_overflow():
     with np.errstate(over="raise", divide="raise", invalid="raise"):
         ACTIVATIONS["logistic"](A)
     assert_allclose(A, [0.0, 0.0, 0.5, 1.0, 1.0])
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_second_derivative_in_terms_of_activation_equals_finite_differences(name):
+    h = 1e-4
+    numerical = (
+        CLOSED_FORMS[name](Z + h) - 2 * CLOSED_FORMS[name](Z) + CLOSED_FORMS[name](Z - h)
+    ) / h**2
+    if SECOND_DERIVATIVES[name] is None:  # piecewise linear: g″ = 0 away from the kink
+        assert_allclose(numerical, 0.0, atol=1e-6)
+        return
+    A = Z.copy()
+    ACTIVATIONS[name](A)
+    out = np.empty_like(Z)
+    SECOND_DERIVATIVES[name](A, out, np.empty_like(Z))
+    assert_allclose(out, numerical, rtol=1e-5, atol=1e-7)

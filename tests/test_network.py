@@ -189,3 +189,98 @@ def test_initial_theta_is_symmetric_uniform_within_epsilon():
         assert np.abs(Theta).max() > 0.9 * epsilon
         assert abs(Theta.mean()) < 0.1 * epsilon
     assert_array_equal(theta, network.initial_theta(np.random.RandomState(0)))
+
+
+def _gradient_differences(objective, theta, v, epsilon=1e-5):
+    plus = objective.loss_gradient(theta + epsilon * v)[1].copy()
+    minus = objective.loss_gradient(theta - epsilon * v)[1].copy()
+    return (plus - minus) / (2 * epsilon)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("out_activation", ["logistic", "softmax"])
+def test_hessian_vector_product_equals_differences_of_the_gradient(activation, out_activation):
+    layer_sizes = (4, 5, 4, 3)
+    X, Y, weight = make_problem(layer_sizes=layer_sizes, out_activation=out_activation)
+    objective = objective_for(
+        layer_sizes, activation, out_activation, X, Y, weight, 0.7, block_rows=5
+    )
+    rng = np.random.RandomState(8)
+    theta = 3 * objective.network.initial_theta(rng)
+    v = rng.normal(size=theta.size)
+    numerical = _gradient_differences(objective, theta, v)
+    Hv = objective.hessian_vector_product(theta, v)
+    assert np.linalg.norm(Hv - numerical) < 1e-6 * np.linalg.norm(numerical)
+
+
+def _output_loss_hessian(h, out_activation):
+    """Hessian of one row's output loss with respect to z(L), from h = output(z(L))."""
+    if out_activation == "softmax":
+        return np.diag(h) - np.outer(h, h)
+    return np.diag(h * (1 - h))
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("out_activation", ["logistic", "softmax"])
+def test_gauss_newton_product_equals_jacobian_form(activation, out_activation):
+    # G = (1/W) Σ_i w_i J_iᵀ H_i J_i + α on the non-bias weights, with J_i the Jacobian of row
+    # i's z(L) with respect to θ (here by central differences) and H_i the output loss's Hessian.
+    layer_sizes = (3, 4, 3)
+    X, Y, weight = make_problem(n_samples=7, layer_sizes=layer_sizes, out_activation=out_activation)
+    alpha = 0.7
+    objective = objective_for(layer_sizes, activation, out_activation, X, Y, weight, alpha)
+    network = objective.network
+    rng = np.random.RandomState(9)
+    theta = 2 * network.initial_theta(rng)
+    v = rng.normal(size=theta.size)
+
+    def outputs(t):
+        return decision_output(network, network.unpack(t), X, X.shape[0])
+
+    jacobian = np.stack(
+        [
+            (outputs(theta + 1e-6 * e) - outputs(theta - 1e-6 * e)) / 2e-6
+            for e in np.eye(theta.size)
+        ],
+        axis=-1,
+    )  # (rows, outputs, parameters)
+    log_h = output_log_proba(
+        outputs(theta),
+        out_activation,
+        "multilabel" if out_activation == "logistic" else "multiclass",
+    )
+    expected = np.zeros_like(theta)
+    for J_i, h_i, w_i in zip(jacobian, np.exp(log_h), weight):
+        expected += w_i * J_i.T @ _output_loss_hessian(h_i, out_activation) @ (J_i @ v)
+    penalized = np.concatenate(
+        [np.r_[np.zeros(cols), np.ones(rows * cols - cols)] for rows, cols in [(4, 4), (5, 3)]]
+    )
+    expected = (expected + alpha * penalized * v) / weight.sum()
+
+    Gv = objective.gauss_newton_vector_product(theta, v)
+    assert_allclose(Gv, expected, rtol=1e-6, atol=1e-9)
+    assert v @ Gv >= 0  # positive semi-definite
+
+
+@pytest.mark.parametrize("product", ["hessian_vector_product", "gauss_newton_vector_product"])
+def test_curvature_products_over_blocks_sparse_and_float32(product):
+    layer_sizes = (6, 5, 3)
+    X, Y, weight = make_problem(layer_sizes=layer_sizes, out_activation="softmax")
+    X[X < 0.3] = 0.0
+    whole = objective_for(layer_sizes, "tanh", "softmax", X, Y, weight, 1.0)
+    blocked = objective_for(layer_sizes, "tanh", "softmax", X, Y, weight, 1.0, block_rows=4)
+    sparse_ = objective_for(
+        layer_sizes, "tanh", "softmax", sparse.csr_matrix(X), Y, weight, 1.0, block_rows=4
+    )
+    single = objective_for(
+        layer_sizes, "tanh", "softmax", *(a.astype(np.float32) for a in (X, Y, weight)), 1.0
+    )
+    rng = np.random.RandomState(10)
+    theta = whole.network.initial_theta(rng)
+    v = rng.normal(size=theta.size)
+    expected = getattr(whole, product)(theta, v).copy()
+    assert_allclose(getattr(blocked, product)(theta, v), expected, rtol=1e-12, atol=1e-15)
+    assert_allclose(getattr(sparse_, product)(theta, v), expected, rtol=1e-12, atol=1e-15)
+    result32 = getattr(single, product)(theta, v)
+    assert result32.dtype == np.float64
+    assert_allclose(result32, expected, rtol=1e-4, atol=1e-5)

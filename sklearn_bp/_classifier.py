@@ -9,6 +9,7 @@ from numbers import Integral, Real
 import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._chunking import get_chunk_n_rows
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -29,7 +30,7 @@ from ._network import (
     decision_output,
     output_log_proba,
 )
-from ._optimize import METHODS, check_result, minimize_objective
+from ._optimize import METHODS, Monitor, check_result, minimize_objective
 
 # A block of X and its buffers should stay in cache between the forward and the backward
 # pass: measured here, blocks of about 8 MiB ran 10-15% faster than one block of all rows,
@@ -50,6 +51,12 @@ def _block_rows(network, X):
     by_cache = max(MIN_BLOCK_ROWS, BLOCK_BYTES // (buffer_bytes + X.dtype.itemsize * n_features))
     by_memory = get_chunk_n_rows(buffer_bytes, max_n_rows=max(n_samples, 1))
     return max(1, min(by_cache, by_memory))
+
+
+def _coefs_intercepts(network, theta):
+    """``coefs_`` and ``intercepts_``, as lists of views into θ."""
+    params = network.unpack(theta)
+    return [W for W, _ in params], [b for _, b in params]
 
 
 class BackpropClassifier(ClassifierMixin, BaseEstimator):
@@ -87,16 +94,43 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         L2 regularization strength, the course's λ; the penalty is α/(2W) times the sum of the
         squared non-bias weights.
 
-    method : {"L-BFGS-B", "BFGS", "CG", "TNC", "SLSQP"}, default="L-BFGS-B"
-        Method of :func:`scipy.optimize.minimize`.
+    method : str or callable, default="L-BFGS-B"
+        Method of :func:`scipy.optimize.minimize`, or a minimizer of its own that
+        ``minimize`` accepts as ``method``. Every method gets J with its gradient; the
+        second-order ones also the curvature product chosen by ``hessian``:
+
+        ==============  ============  ====================  ==========================
+        method          curvature     ``max_iter`` sets     ``tol`` sets
+        ==============  ============  ====================  ==========================
+        "L-BFGS-B"      none          maxiter               ftol, gtol
+        "BFGS"          none          maxiter               gtol
+        "CG"            none          maxiter               gtol
+        "TNC"           none          maxfun (evaluations)  xtol, ftol, gtol
+        "SLSQP"         none          maxiter               ftol
+        "Newton-CG"     hessp         maxiter               xtol
+        "trust-ncg"     hessp         maxiter               gtol
+        "trust-krylov"  hessp         maxiter               gtol
+        "trust-constr"  hessp         maxiter               xtol, gtol, barrier_tol
+        callable        hessp         maxiter               tol
+        ==============  ============  ====================  ==========================
+
+        L-BFGS-B and TNC also stop after ``maxfun`` evaluations of J (scipy's default for
+        L-BFGS-B: 15000). BFGS and SLSQP keep a dense n-by-n matrix for the n parameters and
+        refuse networks for which it would not fit in memory.
+
+    hessian : {"exact", "gauss-newton"}, default="exact"
+        Curvature product handed as ``hessp`` to the methods that take one: the exact
+        Hessian-vector product (Pearlmutter's R-operator), or the Gauss-Newton product,
+        positive semi-definite, often the better model for truncated Newton methods.
 
     max_iter : int, default=200
-        Maximum number of iterations of the method (function evaluations for ``"TNC"``).
+        Maximum number of iterations of the method (evaluations of J for ``"TNC"``).
 
     tol : float, default=1e-5
         Tolerance handed to :func:`scipy.optimize.minimize` as its ``tol``; 0 turns the
         method's tolerance tests off, so it runs until ``max_iter`` unless it can reduce J no
-        further.
+        further. With ``early_stopping``, also the least improvement of the validation score
+        that counts.
 
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplied into the sample weights. ``"balanced"`` weighs each
@@ -110,11 +144,32 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         ε = √6 / √(s_l + s_{l+1}) for each layer.
 
     verbose : int, default=0
-        Print the loss after each iteration when positive.
+        When positive, print one line per iteration: its number, J, the norm of the gradient,
+        the validation score (with ``early_stopping``) and the time since the start.
 
     options : dict or None, default=None
         Extra options for the method of :func:`scipy.optimize.minimize`; they override
-        those derived from ``max_iter``.
+        those derived from ``max_iter`` and ``tol``. Options the method does not take are
+        refused.
+
+    callback : callable or None, default=None
+        Called after every iteration as
+        ``callback(iteration, loss, gradient_norm, coefs, intercepts)``, with the iteration
+        number, J, the norm of its gradient and the current parameters as lists of arrays in
+        the layout of ``coefs_`` and ``intercepts_``. Returning True ends the fit at these
+        parameters, without a convergence warning.
+
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training rows (stratified by class), score
+        the network on them after every iteration, stop once the score has not improved by
+        more than ``tol`` for ``n_iter_no_change`` iterations, and keep the parameters of the
+        best score. Works with every method.
+
+    validation_fraction : float, default=0.1
+        Fraction of the training rows held out for ``early_stopping``.
+
+    n_iter_no_change : int, default=10
+        Iterations without improvement after which ``early_stopping`` ends the fit.
 
     Attributes
     ----------
@@ -142,8 +197,32 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     loss_ : float
         J at the returned parameters, regularization included.
 
+    loss_curve_ : list of float
+        J after every iteration; it continues the previous curve under ``warm_start``. Its
+        last entry is ``loss_`` unless ``early_stopping`` went back to an earlier iteration.
+
     n_iter_ : int
         Number of iterations the method ran.
+
+    n_fun_evals_ : int
+        Number of evaluations of J during the fit.
+
+    n_grad_evals_ : int
+        Number of evaluations of the gradient (always together with J).
+
+    n_hessp_evals_ : int
+        Number of curvature products (Hessian- or Gauss-Newton-vector products).
+
+    validation_scores_ : list of float or None
+        With ``early_stopping``, the accuracy on the held-out rows after every iteration.
+
+    validation_loss_curve_ : list of float or None
+        With ``early_stopping``, the weighted mean cross-entropy on the held-out rows (J
+        without its penalty) after every iteration.
+
+    best_validation_score_ : float or None
+        With ``early_stopping``, the best of ``validation_scores_``; the returned parameters
+        are those of that iteration.
 
     n_layers_ : int
         Number of layers L, input and output layers included.
@@ -188,7 +267,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         "activation": [StrOptions(set(ACTIVATIONS))],
         "out_activation": [StrOptions(set(OUTPUTS))],
         "alpha": [Interval(Real, 0, None, closed="left")],
-        "method": [StrOptions(set(METHODS))],
+        "method": [StrOptions(set(METHODS)), callable],
+        "hessian": [StrOptions({"exact", "gauss-newton"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "class_weight": [dict, StrOptions({"balanced"}), None],
@@ -196,6 +276,10 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "options": [dict, None],
+        "callback": [callable, None],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -206,6 +290,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         out_activation="logistic",
         alpha=1e-4,
         method="L-BFGS-B",
+        hessian="exact",
         max_iter=200,
         tol=1e-5,
         class_weight=None,
@@ -213,12 +298,17 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         random_state=None,
         verbose=0,
         options=None,
+        callback=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.out_activation = out_activation
         self.alpha = alpha
         self.method = method
+        self.hessian = hessian
         self.max_iter = max_iter
         self.tol = tol
         self.class_weight = class_weight
@@ -226,6 +316,10 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.options = options
+        self.callback = callback
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -257,25 +351,57 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit(self, X, y, sample_weight):
         problem = self._prepare(X, y, sample_weight)
-        network, objective = problem["network"], problem["objective"]
-        theta0 = self._initial_theta(network, problem["classes"])
-        result = minimize_objective(
+        network = problem["network"]
+        random_state = check_random_state(self.random_state)
+        theta0 = self._initial_theta(network, problem["classes"], random_state)
+        train, validation = self._split(problem, random_state)
+        objective = self._objective(network, problem, train)
+        monitor = Monitor(
             objective.loss_gradient,
+            {
+                "exact": objective.hessian_vector_product,
+                "gauss-newton": objective.gauss_newton_vector_product,
+            }[self.hessian],
+            views=lambda theta: _coefs_intercepts(network, theta),
+            validation=None if validation is None else self._scorer(network, problem, validation),
+            n_iter_no_change=self.n_iter_no_change,
+            tol=self.tol,
+            callback=self.callback,
+            verbose=self.verbose,
+            first_iteration=len(self._previous("loss_curve_")) + 1,
+        )
+        result = minimize_objective(
+            monitor,
             theta0,
             method=self.method,
             max_iter=self.max_iter,
             tol=self.tol,
             options=self.options,
-            verbose=self.verbose,
         )
         n_iter = check_result(result, self.method, self.max_iter, self.options)
 
-        params = network.unpack(result.x)
-        self.coefs_ = [W.copy() for W, _ in params]
-        self.intercepts_ = [b.copy() for _, b in params]
+        self.coefs_, self.intercepts_ = (
+            [array.copy() for array in arrays] for arrays in _coefs_intercepts(network, result.x)
+        )
         self.classes_ = problem["classes"]
         self.loss_ = float(result.fun)
+        self.loss_curve_ = self._previous("loss_curve_") + monitor.loss_curve
         self.n_iter_ = n_iter
+        self.n_fun_evals_ = monitor.n_fun_evals
+        self.n_grad_evals_ = monitor.n_fun_evals  # J and ∇J are always evaluated together
+        self.n_hessp_evals_ = monitor.n_hessp_evals
+        if self.early_stopping:
+            self.validation_scores_ = (
+                self._previous("validation_scores_") + monitor.validation_scores
+            )
+            self.validation_loss_curve_ = (
+                self._previous("validation_loss_curve_") + monitor.validation_loss_curve
+            )
+            self.best_validation_score_ = max(self.validation_scores_)
+        else:
+            self.validation_scores_ = None
+            self.validation_loss_curve_ = None
+            self.best_validation_score_ = None
         self.n_layers_ = network.n_layers
         self.n_outputs_ = network.layer_sizes[-1]
         self.out_activation_ = network.out_activation
@@ -285,14 +411,67 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         self._y_dtype = problem["y_dtype"]
         return self
 
+    def _previous(self, name):
+        """A record of the previous fit that a warm-started fit continues, else empty."""
+        if self.warm_start and getattr(self, name, None) is not None:
+            return list(getattr(self, name))
+        return []
+
+    def _split(self, problem, random_state):
+        """Row indices for training and, with ``early_stopping``, for validation."""
+        n_samples = problem["X"].shape[0]
+        if not self.early_stopping:
+            return np.arange(n_samples), None
+        stratify = None if problem["target_type"] == "multilabel" else problem["y"]
+        return train_test_split(
+            np.arange(n_samples),
+            test_size=self.validation_fraction,
+            stratify=stratify,
+            random_state=random_state,
+        )
+
+    def _objective(self, network, problem, rows, alpha=None):
+        X = problem["X"] if len(rows) == problem["X"].shape[0] else problem["X"][rows]
+        return BackpropObjective(
+            network,
+            X,
+            problem["Y"][rows],
+            problem["sample_weight"][rows],
+            self.alpha if alpha is None else alpha,
+            _block_rows(network, X),
+        )
+
+    def _scorer(self, network, problem, rows):
+        """``score(theta) -> (loss, accuracy)`` on the validation rows.
+
+        The loss is the weighted mean cross-entropy (J without its penalty); the accuracy the
+        weighted fraction of rows predicted right (all labels right, for multilabel targets).
+        """
+        objective = self._objective(network, problem, rows, alpha=0.0)
+        Y, weight = objective.Y, objective.sample_weight
+        kind = problem["target_type"]
+
+        def score(theta):
+            Z = objective.output(theta)
+            if kind == "multiclass":
+                right = np.argmax(Z, axis=1) == np.argmax(Y, axis=1)
+            else:
+                right = ((Z > 0) == (Y > 0.5)).all(axis=1)
+            return objective.loss(theta), float(np.average(right, weights=weight))
+
+        return score
+
     def _objective_at_start(self, X, y, sample_weight, dtype):
         """Validate everything as ``fit`` does; return the objective and the starting θ."""
         self._validate_params()
         problem = self._prepare(X, y, sample_weight, dtype)
-        return problem["objective"], self._initial_theta(problem["network"], problem["classes"])
+        network = problem["network"]
+        objective = self._objective(network, problem, np.arange(problem["X"].shape[0]))
+        random_state = check_random_state(self.random_state)
+        return objective, self._initial_theta(network, problem["classes"], random_state)
 
     def _prepare(self, X, y, sample_weight, dtype=(np.float64, np.float32)):
-        """Validate the data and build the network and objective that ``fit`` minimizes."""
+        """Validate the data and hyperparameters; encode the targets; lay out the network."""
         hidden = self._hidden_layer_sizes()
         X, y = validate_data(
             self, X, y, accept_sparse=["csr", "csc"], dtype=list(dtype), multi_output=True
@@ -306,17 +485,12 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         sample_weight = self._sample_weight(sample_weight, X, y, classes, target_type)
         out_activation = "logistic" if target_type != "multiclass" else self.out_activation
         network = Network((X.shape[1], *hidden, Y.shape[1]), self.activation, out_activation)
-        objective = BackpropObjective(
-            network,
-            X,
-            Y,
-            sample_weight,
-            self.alpha,
-            _block_rows(network, X),
-        )
         return {
             "network": network,
-            "objective": objective,
+            "X": X,
+            "y": y,
+            "Y": Y,
+            "sample_weight": sample_weight,
             "classes": classes,
             "target_type": target_type,
             "y_dtype": y_dtype,
@@ -381,9 +555,9 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             )
         return weight
 
-    def _initial_theta(self, network, classes):
+    def _initial_theta(self, network, classes, random_state):
         if not (self.warm_start and hasattr(self, "coefs_")):
-            return network.initial_theta(check_random_state(self.random_state))
+            return network.initial_theta(random_state)
         if not np.array_equal(classes, self.classes_):
             raise ValueError(
                 f"warm_start can only continue a fit with the same classes: the previous fit "

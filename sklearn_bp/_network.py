@@ -278,6 +278,10 @@ class BackpropObjective:
         buffer[...] = theta
         return self.network.unpack(buffer)
 
+    def output(self, theta):
+        """Return z(L), the output layer's input, for every row of X at θ."""
+        return decision_output(self.network, self._compute_params(theta), self.X, self.block_rows)
+
     def loss(self, theta):
         """Return J(θ)."""
         params = self._compute_params(theta)

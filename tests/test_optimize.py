@@ -9,12 +9,19 @@ from threadpoolctl import ThreadpoolController, threadpool_limits
 
 from sklearn_bp._optimize import (
     METHODS,
+    Monitor,
     _is_scipy_bundled,
     check_result,
     method_options,
     minimize_objective,
     scipy_blas_single_threaded,
 )
+
+
+def run(loss_gradient, theta0, **kwargs):
+    """minimize_objective with a plain monitor of loss_gradient (curvature: the identity)."""
+    monitor = Monitor(loss_gradient, lambda theta, v: v.copy(), views=lambda theta: ([], []))
+    return minimize_objective(monitor, theta0, **kwargs)
 
 
 def quadratic(theta):
@@ -24,9 +31,7 @@ def quadratic(theta):
 
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_every_method_minimizes_a_quadratic(method):
-    result = minimize_objective(
-        quadratic, np.zeros(5), method=method, max_iter=100, tol=1e-10, options=None, verbose=0
-    )
+    result = run(quadratic, np.zeros(5), method=method, max_iter=100, tol=1e-10, options=None)
     np.testing.assert_allclose(result.x, 1.0, atol=1e-5)
     assert result.nit >= 1
 
@@ -42,9 +47,7 @@ def test_options_override_the_max_iter_mapping():
 
 def test_unknown_option_is_refused():
     with pytest.raises(ValueError, match=r"'CG' does not take the option\(s\) \['maxcor'\]"):
-        minimize_objective(
-            quadratic, np.zeros(2), method="CG", max_iter=5, tol=0, options={"maxcor": 3}, verbose=0
-        )
+        run(quadratic, np.zeros(2), method="CG", max_iter=5, tol=0, options={"maxcor": 3})
 
 
 def test_check_result_warns_only_when_the_method_failed():
@@ -53,14 +56,10 @@ def test_check_result_warns_only_when_the_method_failed():
         loss = (1 - x) ** 2 + 100 * (y - x**2) ** 2
         return loss, np.array([-2 * (1 - x) - 400 * x * (y - x**2), 200 * (y - x**2)])
 
-    result = minimize_objective(
-        rosenbrock, np.zeros(2), method="L-BFGS-B", max_iter=3, tol=0, options=None, verbose=0
-    )
+    result = run(rosenbrock, np.zeros(2), method="L-BFGS-B", max_iter=3, tol=0, options=None)
     with pytest.warns(ConvergenceWarning, match="L-BFGS-B did not converge after 3 iteration"):
         assert check_result(result, "L-BFGS-B", 3, None, stacklevel=2) == 3
-    result = minimize_objective(
-        quadratic, np.zeros(2), method="L-BFGS-B", max_iter=50, tol=1e-8, options=None, verbose=0
-    )
+    result = run(quadratic, np.zeros(2), method="L-BFGS-B", max_iter=50, tol=1e-8, options=None)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_result(result, "L-BFGS-B", 50, None)
@@ -74,9 +73,7 @@ def test_only_scipys_blas_is_limited_during_minimize():
         seen.append(blas_threads())
         return quadratic(theta)
 
-    minimize_objective(
-        spy, np.zeros(3), method="L-BFGS-B", max_iter=2, tol=0, options=None, verbose=0
-    )
+    run(spy, np.zeros(3), method="L-BFGS-B", max_iter=2, tol=0, options=None)
     for path, threads in seen[0].items():
         assert threads == (1 if _is_scipy_bundled(path) else before[path])
     assert blas_threads() == before
@@ -119,8 +116,6 @@ def test_overlapping_fits_restore_the_limits_once_the_last_one_ends():
 
 
 def test_check_result_reads_the_limit_the_method_was_given():
-    result = minimize_objective(
-        quadratic, np.zeros(2), method="CG", max_iter=10, tol=0, options={"maxiter": 1}, verbose=0
-    )
+    result = run(quadratic, np.zeros(2), method="CG", max_iter=10, tol=0, options={"maxiter": 1})
     with pytest.warns(ConvergenceWarning, match=r"after 1 iteration.*Increase max_iter \(now 1\)"):
         assert check_result(result, "CG", 10, {"maxiter": 1}, stacklevel=2) == 1

@@ -4,9 +4,11 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy.optimize import OptimizeResult
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import ThreadpoolController, threadpool_limits
 
+from sklearn_bp import BackpropClassifier
 from sklearn_bp._optimize import (
     METHODS,
     Monitor,
@@ -119,3 +121,266 @@ def test_check_result_reads_the_limit_the_method_was_given():
     result = run(quadratic, np.zeros(2), method="CG", max_iter=10, tol=0, options={"maxiter": 1})
     with pytest.warns(ConvergenceWarning, match=r"after 1 iteration.*Increase max_iter \(now 1\)"):
         assert check_result(result, "CG", 10, {"maxiter": 1}, stacklevel=2) == 1
+
+
+# The estimator's optimization features, on a digits problem.
+
+SECOND_ORDER = ["Newton-CG", "trust-ncg", "trust-krylov", "trust-constr"]
+
+
+@pytest.fixture(scope="module")
+def digits500():
+    from sklearn.datasets import load_digits
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_digits(return_X_y=True)
+    return StandardScaler().fit_transform(X[:500]), y[:500]
+
+
+def fit_quietly(estimator, X, y, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return estimator.fit(X, y, **kwargs)
+
+
+def gradient_descent(fun, x0, args=(), jac=None, callback=None, maxiter=100, **unused):
+    """A custom minimizer as scipy.optimize.minimize accepts it: fixed-step gradient descent.
+
+    minimize splits our jac=True objective into ``fun`` (J) and ``jac`` (∇J) for it.
+    """
+    x = x0.copy()
+    for _ in range(maxiter):
+        x -= 0.5 * jac(x)
+        callback(x)
+    return OptimizeResult(x=x, fun=fun(x), success=True, status=0, message="done", nit=maxiter)
+
+
+METHOD_CASES = [(method, "exact") for method in sorted(METHODS)] + [
+    (method, "gauss-newton") for method in SECOND_ORDER
+]
+
+
+@pytest.mark.parametrize("method, hessian", METHOD_CASES)
+def test_every_method_fits_digits(digits500, method, hessian):
+    X, y = digits500
+    clf = BackpropClassifier(
+        hidden_layer_sizes=(10,),
+        method=method,
+        hessian=hessian,
+        max_iter=40 if method == "BFGS" else 200,  # BFGS's dense n-by-n update is slow
+        random_state=0,
+    )
+    fit_quietly(clf, X, y)
+    assert clf.score(X, y) >= 0.95
+    assert len(clf.loss_curve_) == clf.n_iter_
+    assert clf.loss_curve_[-1] == pytest.approx(clf.loss_, rel=1e-12)
+    assert clf.n_grad_evals_ == clf.n_fun_evals_ >= clf.n_iter_
+    assert (clf.n_hessp_evals_ > 0) == METHODS[method].hessp
+
+
+def test_custom_minimizer(digits500):
+    X, y = digits500
+    clf = BackpropClassifier(hidden_layer_sizes=(10,), method=gradient_descent, max_iter=150)
+    clf.set_params(random_state=0).fit(X, y)
+    assert clf.n_iter_ == 150 and clf.score(X, y) >= 0.95
+    assert clf.loss_curve_[-1] >= clf.loss_  # the final evaluation is after the last step
+
+
+@pytest.mark.parametrize("method", ["L-BFGS-B", "CG", "BFGS", "Newton-CG", *SECOND_ORDER[1:]])
+def test_loss_curve_does_not_increase(digits500, method):
+    X, y = digits500
+    clf = BackpropClassifier(hidden_layer_sizes=(5,), method=method, max_iter=30, random_state=0)
+    fit_quietly(clf, X, y)
+    assert np.all(np.diff(clf.loss_curve_) <= 1e-12)
+
+
+def test_second_order_methods_reach_the_same_minimum(digits500):
+    # Strong regularization makes the minimum unique and well conditioned (at alpha=50 the
+    # methods still find different local minima of this non-convex J).
+    X, y = digits500
+    models = {
+        method: BackpropClassifier(
+            hidden_layer_sizes=(5,),
+            alpha=500.0,
+            method=method,
+            tol=1e-12,
+            max_iter=2000,
+            random_state=0,
+            options={"maxfun": 100000} if method == "L-BFGS-B" else None,
+        )
+        for method in ["L-BFGS-B", "Newton-CG", "trust-ncg"]
+    }
+    for clf in models.values():
+        fit_quietly(clf, X, y)
+    reference = models["trust-ncg"]
+    for method, clf in models.items():
+        assert clf.loss_ == pytest.approx(reference.loss_, rel=1e-9), method
+        # The same minimum up to the order of the hidden units, which J cannot see.
+        np.testing.assert_allclose(
+            clf.predict_proba(X), reference.predict_proba(X), atol=1e-6, err_msg=method
+        )
+
+
+def test_evaluation_counts_count_every_evaluation(digits500, monkeypatch):
+    from sklearn_bp import _network
+
+    X, y = digits500
+    counts = {"loss_gradient": 0, "hessian_vector_product": 0}
+    for name in counts:
+        real = getattr(_network.BackpropObjective, name)
+
+        def counted(self, *args, _real=real, _name=name):
+            counts[_name] += 1
+            return _real(self, *args)
+
+        monkeypatch.setattr(_network.BackpropObjective, name, counted)
+    clf = fit_quietly(
+        BackpropClassifier(hidden_layer_sizes=(5,), method="trust-ncg", max_iter=10), X, y
+    )
+    assert clf.n_fun_evals_ == counts["loss_gradient"]
+    assert clf.n_hessp_evals_ == counts["hessian_vector_product"] > 0
+
+
+def test_callback_sees_every_iteration_and_can_stop_the_fit(digits500):
+    X, y = digits500
+    seen = []
+
+    def callback(iteration, loss, gradient_norm, coefs, intercepts):
+        seen.append((iteration, loss, gradient_norm, [W.copy() for W in coefs], intercepts))
+        return iteration == 5
+
+    clf = BackpropClassifier(hidden_layer_sizes=(6,), callback=callback, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # stopping on purpose is not a convergence failure
+        clf.fit(X, y)
+    assert [item[0] for item in seen] == [1, 2, 3, 4, 5]
+    assert clf.n_iter_ == 5
+    assert [item[1] for item in seen] == clf.loss_curve_
+    assert clf.loss_ == seen[-1][1]
+    assert all(gradient_norm > 0 for _, _, gradient_norm, _, _ in seen)
+    assert [W.shape for W in seen[-1][3]] == [(64, 6), (6, 10)]
+    for W, W_seen in zip(clf.coefs_, seen[-1][3]):
+        np.testing.assert_array_equal(W, W_seen)
+    assert clf.optimize_result_.stopped_by == "callback"
+
+
+def test_callback_must_answer_with_a_boolean(digits500):
+    X, y = digits500
+    clf = BackpropClassifier(hidden_layer_sizes=(3,), callback=lambda *args: "stop")
+    with pytest.raises(TypeError, match=r"callback must return True \(to stop\), False or None"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "coefs_")
+
+
+@pytest.mark.parametrize("method", ["L-BFGS-B", "CG", "TNC", "trust-ncg"])
+def test_early_stopping_restores_the_best_validation_score(digits500, method):
+    X, y = digits500
+    snapshots = []
+    clf = BackpropClassifier(
+        hidden_layer_sizes=(10,),
+        method=method,
+        early_stopping=True,
+        n_iter_no_change=3,
+        tol=0.0,
+        max_iter=300,
+        random_state=0,
+        callback=lambda i, loss, g, coefs, b: snapshots.append([W.copy() for W in coefs]),
+    )
+    fit_quietly(clf, X, y)
+    scores = clf.validation_scores_
+    best = int(np.argmax(scores))
+    assert clf.best_validation_score_ == scores[best]
+    assert len(scores) == len(clf.validation_loss_curve_) == clf.n_iter_ == len(snapshots)
+    for W, W_best in zip(clf.coefs_, snapshots[best]):
+        np.testing.assert_array_equal(W, W_best)
+    assert clf.loss_ == clf.loss_curve_[best]
+    if clf.optimize_result_.get("stopped_by") == "early_stopping":
+        assert clf.n_iter_ == best + 1 + 3
+
+
+def test_early_stopping_holds_out_a_stratified_fraction(digits500, monkeypatch):
+    from sklearn_bp import _classifier
+
+    X, y = digits500
+    sizes = []
+    real = _classifier.BackpropObjective
+
+    def recording(network, X, *args):
+        sizes.append(X.shape[0])
+        return real(network, X, *args)
+
+    monkeypatch.setattr(_classifier, "BackpropObjective", recording)
+    clf = BackpropClassifier(hidden_layer_sizes=(3,), early_stopping=True, max_iter=3)
+    fit_quietly(clf.set_params(validation_fraction=0.2), X, y)
+    assert sizes == [400, 100]
+    assert clf.validation_scores_ is not None
+    plain = fit_quietly(BackpropClassifier(hidden_layer_sizes=(3,), max_iter=3), X, y)
+    assert plain.validation_scores_ is None and plain.best_validation_score_ is None
+
+
+def test_verbose_reports_gradient_norm_and_validation_score(digits500, capsys):
+    X, y = digits500
+    clf = BackpropClassifier(
+        hidden_layer_sizes=(3,), max_iter=4, tol=0, verbose=1, early_stopping=True
+    )
+    fit_quietly(clf, X, y)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 4
+    assert lines[0].startswith("Iteration    1, loss = ")
+    assert "gradient norm = " in lines[0] and "validation score = " in lines[0]
+
+
+def test_warm_start_continues_the_loss_curve_with_any_method(digits500):
+    X, y = digits500
+    clf = BackpropClassifier(hidden_layer_sizes=(6,), max_iter=10, tol=0, random_state=0)
+    fit_quietly(clf, X, y)
+    first = list(clf.loss_curve_)
+    clf.set_params(warm_start=True, method="Newton-CG", max_iter=5)
+    fit_quietly(clf, X, y)
+    assert clf.loss_curve_[:10] == first
+    assert len(clf.loss_curve_) == 10 + clf.n_iter_
+    assert clf.loss_curve_[10] <= first[-1]
+
+
+def test_dense_methods_refuse_networks_too_large_for_memory():
+    rng = np.random.RandomState(0)
+    X, y = rng.rand(20, 784), np.arange(20) % 10
+    for method in ["BFGS", "SLSQP"]:
+        clf = BackpropClassifier(hidden_layer_sizes=(256, 256), method=method)
+        with pytest.raises(ValueError, match=r"dense n-by-n float64 matrix.*Use method='L-BFGS-B'"):
+            clf.fit(X, y)
+
+
+def test_dense_method_memory_check_uses_the_machine_memory(monkeypatch):
+    from sklearn_bp import _optimize
+
+    monkeypatch.setattr(_optimize, "_physical_memory", lambda: 2**20)  # 1 MiB
+    _optimize.check_dense_memory("L-BFGS-B", 10_000)  # keeps no matrix: never refused
+    _optimize.check_dense_memory("BFGS", 100)  # 80 kB
+    with pytest.raises(ValueError, match="n = 1,000 parameters"):
+        _optimize.check_dense_memory("BFGS", 1000)  # 8 MB
+
+
+@pytest.mark.parametrize(
+    "params, error, message",
+    [
+        ({"method": "adam"}, ValueError, "'method' parameter"),
+        ({"method": 3}, ValueError, "'method' parameter"),
+        ({"hessian": "bfgs"}, ValueError, "'hessian' parameter"),
+        ({"callback": "print"}, ValueError, "'callback' parameter"),
+        ({"early_stopping": "yes"}, ValueError, "'early_stopping' parameter"),
+        ({"validation_fraction": 1.0}, ValueError, "'validation_fraction' parameter"),
+        ({"validation_fraction": 0.0}, ValueError, "'validation_fraction' parameter"),
+        ({"n_iter_no_change": 0}, ValueError, "'n_iter_no_change' parameter"),
+        ({"method": "Newton-CG", "options": {"maxcor": 5}}, ValueError, "does not take"),
+        ({"method": "trust-ncg", "options": {"initial_trust_radius": 0.5}}, None, None),
+    ],
+)
+def test_bad_optimization_parameters_are_refused(digits500, params, error, message):
+    X, y = digits500
+    clf = BackpropClassifier(hidden_layer_sizes=(3,), max_iter=3, **params)
+    if error is None:
+        fit_quietly(clf, X, y)  # a valid option of the method passes
+        return
+    with pytest.raises(error, match=message):
+        clf.fit(X, y)

@@ -388,6 +388,9 @@ def minimize_objective(monitor, theta0, *, method, max_iter, tol, options):
         If J or its gradient becomes non-finite, or ``options`` holds an unknown option.
     """
     options = method_options(method, max_iter, options)
+    if method == "Newton-CG" and tol == 0:
+        # Newton-CG of scipy < 1.12 never starts with xtol=0 (its first update is 2 xtol).
+        options.setdefault("xtol", np.finfo(np.float64).tiny)
     _check_options(method, options)
     check_dense_memory(method, theta0.size)
     hessp = monitor.hessp if method_spec(method).hessp and monitor.curvature else None

@@ -384,3 +384,11 @@ def test_bad_optimization_parameters_are_refused(digits500, params, error, messa
         return
     with pytest.raises(error, match=message):
         clf.fit(X, y)
+
+
+def test_newton_cg_runs_with_tol_zero(digits500):
+    X, y = digits500
+    clf = fit_quietly(
+        BackpropClassifier(hidden_layer_sizes=(3,), method="Newton-CG", tol=0, max_iter=4), X, y
+    )
+    assert clf.n_iter_ == 4

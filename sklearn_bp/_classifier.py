@@ -53,6 +53,36 @@ def _block_rows(network, X):
     return max(1, min(by_cache, by_memory))
 
 
+def _check_total_weight(weight, what):
+    """Refuse weights whose sum W cannot serve as the divisor of J: zero, tiny or infinite."""
+    total = np.sum(weight, dtype=np.float64)
+    if not total > 0:
+        raise ValueError(f"{what} sum to zero: at least one sample needs a positive weight.")
+    if not np.isfinite(total) or total < np.finfo(np.float64).tiny / np.finfo(np.float64).eps:
+        raise ValueError(
+            f"{what} sum to {total:g}, too large or too small to divide the cost by: rescale "
+            f"the sample weights (or class_weight)."
+        )
+
+
+def _check_class_weight_dict(class_weight, classes):
+    """Refuse a class_weight dict with keys that are no class or weights that are no weight."""
+    known = set(classes.tolist())
+    unknown = [key for key in class_weight if key not in known]
+    if unknown:
+        raise ValueError(
+            f"class_weight has keys that are not classes: {unknown}; the classes are "
+            f"{classes.tolist()}."
+        )
+    for key, value in class_weight.items():
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise TypeError(f"class_weight[{key!r}] must be a real number, got {value!r}.")
+        if not (np.isfinite(value) and value >= 0):
+            raise ValueError(
+                f"class_weight[{key!r}] must be a finite non-negative number, got {value!r}."
+            )
+
+
 def _coefs_intercepts(network, theta):
     """``coefs_`` and ``intercepts_``, as lists of views into θ."""
     params = network.unpack(theta)
@@ -423,12 +453,22 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         if not self.early_stopping:
             return np.arange(n_samples), None
         stratify = None if problem["target_type"] == "multilabel" else problem["y"]
-        return train_test_split(
-            np.arange(n_samples),
-            test_size=self.validation_fraction,
-            stratify=stratify,
-            random_state=random_state,
-        )
+        try:
+            train, validation = train_test_split(
+                np.arange(n_samples),
+                test_size=self.validation_fraction,
+                stratify=stratify,
+                random_state=random_state,
+            )
+        except ValueError as error:
+            raise ValueError(
+                f"early_stopping cannot hold out validation_fraction="
+                f"{self.validation_fraction} of the {n_samples} rows: {error}"
+            ) from error
+        weight = problem["sample_weight"]
+        _check_total_weight(weight[train], "The sample weights of the training rows")
+        _check_total_weight(weight[validation], "The sample weights of the validation rows")
+        return train, validation
 
     def _objective(self, network, problem, rows, alpha=None):
         X = problem["X"] if len(rows) == problem["X"].shape[0] else problem["X"][rows]
@@ -547,12 +587,11 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         if self.class_weight is not None:
             if target_type == "multilabel":
                 raise ValueError("class_weight is not supported for multilabel targets.")
+            if isinstance(self.class_weight, dict):
+                _check_class_weight_dict(self.class_weight, classes)
             per_class = compute_class_weight(self.class_weight, classes=classes, y=y)
             weight = weight * per_class[np.searchsorted(classes, y)].astype(X.dtype)
-        if not np.sum(weight, dtype=np.float64) > 0:
-            raise ValueError(
-                "The sample weights sum to zero: at least one sample needs a positive weight."
-            )
+        _check_total_weight(weight, "The sample weights")
         return weight
 
     def _initial_theta(self, network, classes, random_state):
@@ -579,9 +618,11 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     def _output(self, X):
         """z(L) for the rows of X, computed in X's dtype (float32 or float64)."""
         check_is_fitted(self)
-        X = validate_data(
-            self, X, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32], reset=False
-        )
+        # scikit-learn's finiteness check sums X, which may overflow near the largest float32.
+        with np.errstate(over="ignore", invalid="ignore"):
+            X = validate_data(
+                self, X, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32], reset=False
+            )
         if sparse.issparse(X):
             X = X.tocsr()
         params = [
@@ -589,7 +630,23 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             for W, b in zip(self.coefs_, self.intercepts_)
         ]
         block_rows = _block_rows(self._network, X)
-        return decision_output(self._network, params, X, block_rows)
+        with np.errstate(over="ignore", invalid="ignore"):
+            Z = decision_output(self._network, params, X, block_rows)
+        if X.dtype == np.float64:
+            return Z
+        overflowed = ~np.isfinite(Z).all(axis=1)
+        if overflowed.any():
+            # Rows whose z leaves float32's range: redo them in float64, where they come out
+            # finite and saturated, then clip them into the range, which saturates just as well.
+            Z64 = decision_output(
+                self._network,
+                list(zip(self.coefs_, self.intercepts_)),
+                X[overflowed].astype(np.float64),
+                block_rows,
+            )
+            largest = np.finfo(X.dtype).max
+            Z[overflowed] = np.clip(Z64, -largest, largest)
+        return Z
 
     def predict(self, X):
         """Predict class labels for the rows of X.

@@ -1,8 +1,11 @@
 """The course's gradient checking: backpropagation against central differences of J."""
 
 import copy
+from numbers import Real
 
 import numpy as np
+
+MIN_EPSILON, MAX_EPSILON = 1e-12, 1.0
 
 
 def numerical_gradient(loss, theta, epsilon=1e-4):
@@ -41,7 +44,7 @@ def gradient_check(estimator, X, y, sample_weight=None, epsilon=1e-4):
     sample_weight : array-like of shape (n_samples,), default=None
         Sample weights, as for ``fit``.
     epsilon : float, default=1e-4
-        Step of the central differences.
+        Step of the central differences, between 1e-12 and 1.
 
     Returns
     -------
@@ -59,13 +62,29 @@ def gradient_check(estimator, X, y, sample_weight=None, epsilon=1e-4):
     >>> gradient_check(clf, X, y) < 1e-9
     True
     """
-    if not (
-        isinstance(epsilon, (int, float, np.floating)) and np.isfinite(epsilon) and epsilon > 0
+    from ._classifier import BackpropClassifier  # the classifier imports this module too
+
+    if not isinstance(estimator, BackpropClassifier):
+        raise TypeError(
+            f"estimator must be a BackpropClassifier instance, got {estimator!r} "
+            f"of type {type(estimator).__name__}."
+        )
+    if (
+        isinstance(epsilon, bool)
+        or not isinstance(epsilon, Real)
+        or not MIN_EPSILON <= epsilon <= MAX_EPSILON
     ):
-        raise ValueError(f"epsilon must be a positive finite number, got {epsilon!r}.")
+        # Below the range θ ± ε rounds to θ; above it the differences say nothing of a slope.
+        raise ValueError(
+            f"epsilon must be a positive finite number between {MIN_EPSILON:g} and "
+            f"{MAX_EPSILON:g}, got {epsilon!r}."
+        )
     # A copy keeps fitted parameters for warm_start and absorbs what validation records.
     checked = copy.deepcopy(estimator)
     objective, theta = checked._objective_at_start(X, y, sample_weight, dtype=[np.float64])
     _, backprop = objective.loss_gradient(theta)
     numerical = numerical_gradient(objective.loss, theta, epsilon)
-    return float(np.linalg.norm(numerical - backprop) / np.linalg.norm(numerical + backprop))
+    difference = np.linalg.norm(numerical - backprop)
+    if difference == 0:  # both exactly equal, zero gradients included
+        return 0.0
+    return float(difference / np.linalg.norm(numerical + backprop))

@@ -12,6 +12,7 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -83,7 +84,17 @@ def _known_options(solver):
 
 
 def _check_options(method, options):
-    """Refuse options that ``method`` does not take; scipy itself only warns about them."""
+    """Refuse options that ``method`` does not take, and limits that are no positive integer.
+
+    scipy itself only warns about unknown options, and takes ``maxiter=0`` as one iteration.
+    """
+    spec = method_spec(method)
+    for name in {spec.max_iter, spec.max_fun} - {None}:
+        limit = options.get(name)
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, Integral) or limit < 1
+        ):
+            raise ValueError(f"options[{name!r}] must be a positive integer, got {limit!r}.")
     if callable(method):
         return
     solver = getattr(_scipy_minimize, METHODS[method].solver, None)
@@ -173,6 +184,14 @@ class _ScipyBlasSingleThreaded:
 scipy_blas_single_threaded = _ScipyBlasSingleThreaded()
 
 
+def _norm(vector):
+    """The Euclidean norm, without overflow for entries beyond 1e154."""
+    largest = float(np.max(np.abs(vector), initial=0.0))
+    if largest == 0.0 or not np.isfinite(largest):
+        return largest
+    return largest * float(np.linalg.norm(vector / largest))
+
+
 class _Stop(Exception):
     """Raised from the per-iteration callback to end ``minimize`` at the current point."""
 
@@ -252,13 +271,13 @@ class Monitor:
             # A method fed nan keeps going and returns a model of nan: stop here instead.
             raise ValueError(
                 f"The cost J or its gradient became non-finite (J = {loss}) at evaluation "
-                f"{self.n_fun_evals}. Scale the features (e.g. StandardScaler) or increase "
-                f"alpha."
+                f"{self.n_fun_evals}: the network overflowed. Scale the features (for example "
+                f"with StandardScaler), and check alpha and the sample weights."
             )
         if loss < self.best_loss:
             self.best_loss, self.best_theta = loss, theta.copy()
         self._recent = [
-            (theta.copy(), loss, float(np.linalg.norm(gradient))),
+            (theta.copy(), loss, _norm(gradient)),
             *self._recent[: self._CACHE_SIZE - 1],
         ]
         return loss, gradient
@@ -274,7 +293,7 @@ class Monitor:
             if np.array_equal(theta, recent_theta):
                 return loss, gradient_norm
         loss, gradient = self.fun(theta)
-        return loss, float(np.linalg.norm(gradient))
+        return loss, _norm(gradient)
 
     def callback(self, theta, *state):
         """Called by the method after each iteration with the iterate θ (trust-constr adds a
@@ -394,7 +413,9 @@ def minimize_objective(monitor, theta0, *, method, max_iter, tol, options):
     _check_options(method, options)
     check_dense_memory(method, theta0.size)
     hessp = monitor.hessp if method_spec(method).hessp and monitor.curvature else None
-    with scipy_blas_single_threaded:
+    # Overflow in a pass shows as a non-finite J, which Monitor.fun refuses with a clear error;
+    # numpy's warnings on the way there would only be noise.
+    with scipy_blas_single_threaded, np.errstate(over="ignore", invalid="ignore"):
         try:
             result = minimize(
                 monitor.fun,
@@ -413,6 +434,13 @@ def minimize_objective(monitor, theta0, *, method, max_iter, tol, options):
             if monitor.best_theta is None:
                 raise
             result = monitor.stopped_result("interrupted")
+    if not isinstance(result, OptimizeResult) or "x" not in result:
+        raise TypeError(
+            f"The method {method_name(method)} must return a scipy.optimize.OptimizeResult "
+            f"with the solution in 'x', got {type(result).__name__}."
+        )
+    if "fun" not in result:  # a custom method need not report J
+        result.fun = monitor.fun(np.asarray(result.x, dtype=np.float64))[0]
     if monitor.validation is not None and monitor.best_score_theta is not None:
         # Early stopping keeps the parameters of the best validation score, however it ended.
         result.x, result.fun = monitor.best_score_theta, monitor.best_score_loss
@@ -441,10 +469,10 @@ def check_result(result, method, max_iter, options, stacklevel=5):
             UserWarning,
             stacklevel=stacklevel,
         )
-    elif not result.success and stopped_by is None:
+    elif not result.get("success", True) and stopped_by is None:
         message = (
             f"{name} did not converge after {n_iter} iteration(s) "
-            f"(status={result.status}): {str(result.message).rstrip('.')}."
+            f"(status={result.get('status')}): {str(result.get('message', '')).rstrip('.')}."
         )
         if (result.nfev if option == "maxfun" else n_iter) >= limit:
             message += f" Increase max_iter (now {limit}) or tol, or scale the data."

@@ -1,0 +1,435 @@
+"""Reliability: extreme numbers, interrupts, determinism, threads, and no code run from data."""
+
+import ast
+import copy
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from types import FunctionType
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy import sparse
+from sklearn import config_context
+from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
+
+from sklearn_bp import BackpropClassifier, gradient_check
+
+PACKAGE = Path(__file__).parent.parent / "sklearn_bp"
+RNG = np.random.RandomState(0)
+X_UNIT = RNG.normal(size=(30, 3))
+TARGETS = {
+    "binary": ("logistic", np.arange(30) % 2),
+    "multiclass": ("logistic", np.arange(30) % 3),
+    "multiclass, softmax": ("softmax", np.arange(30) % 3),
+}
+
+
+@contextmanager
+def numpy_must_not_warn():
+    """Turn numpy's overflow, divide-by-zero and invalid-value reports into errors."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
+            yield
+
+
+def assert_valid_predictions(clf, X):
+    proba = clf.predict_proba(X)
+    log_proba = clf.predict_log_proba(X)
+    assert np.isfinite(proba).all() and ((proba >= 0) & (proba <= 1)).all()
+    assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    assert not np.isnan(log_proba).any() and (log_proba <= 0).all()
+    assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(axis=1)])
+
+
+# Scales at which J may overflow during the fit: there a clear ValueError is an acceptable end.
+EXTREME = [
+    pytest.param(1e6, np.float64, False, id="float64 ±1e6"),
+    pytest.param(1e300, np.float64, True, id="float64 ±1e300"),
+    pytest.param(1e30, np.float32, True, id="float32 ±1e30"),
+]
+
+
+# Unbounded activations let the numbers grow with X; these cases are not handled yet.
+@pytest.mark.parametrize("activation", ["logistic", "tanh", "relu", "identity"])
+@pytest.mark.parametrize("scale, dtype, may_overflow", EXTREME)
+def test_no_runtime_warning_on_extreme_inputs(scale, dtype, may_overflow, activation):
+    unit_model = {}
+    for target, (out_activation, y) in TARGETS.items():
+        params = dict(
+            hidden_layer_sizes=(4,),
+            activation=activation,
+            out_activation=out_activation,
+            max_iter=50,
+            random_state=0,
+        )
+        with numpy_must_not_warn():
+            unit_model[target] = BackpropClassifier(**params).fit(X_UNIT.astype(dtype), y)
+        for sign in (1, -1):
+            X = (sign * scale * X_UNIT).astype(dtype)
+            for container in (np.asarray, sparse.csr_matrix):
+                X_in = container(np.where(np.abs(X_UNIT) > 0.5, X, 0).astype(dtype))
+                clf = BackpropClassifier(**params)
+                with numpy_must_not_warn():
+                    try:
+                        clf.fit(X_in, y)
+                    except ValueError as error:
+                        assert may_overflow, f"{target}, {sign:+}, {container.__name__}: {error}"
+                        assert "became non-finite" in str(error)
+                        assert not hasattr(clf, "coefs_")
+                    else:
+                        assert all(np.isfinite(W).all() for W in clf.coefs_ + clf.intercepts_)
+                        assert_valid_predictions(clf, X_in)
+                    # A model fitted on unit-scale data predicts on extreme data.
+                    assert_valid_predictions(unit_model[target], X_in)
+
+
+def test_no_runtime_warning_predicting_near_the_float32_limit():
+    clf = BackpropClassifier(hidden_layer_sizes=(4,), random_state=0)
+    clf.fit(X_UNIT.astype(np.float32), np.arange(30) % 2)
+    X = (1e38 * X_UNIT).astype(np.float32)  # |X| up to 2.6e38; float32 ends at 3.4e38
+    with numpy_must_not_warn():
+        assert_valid_predictions(clf, X)
+
+
+def test_gradient_check_of_a_vanishing_gradient_is_finite():
+    # Saturated outputs and no penalty: both gradients are (nearly) zero, and 0/0 must not
+    # turn the check into nan.
+    clf = BackpropClassifier(hidden_layer_sizes=(), activation="identity", alpha=0.0)
+    X, Y = np.full((2, 1), -1e4), np.zeros((2, 2), dtype=int)
+    with numpy_must_not_warn():
+        assert 0.0 <= gradient_check(clf, X, Y) < 1e-9
+
+
+@pytest.mark.parametrize(
+    "params, dtype, container",
+    [
+        pytest.param({}, np.float64, np.asarray, id="default"),
+        pytest.param(
+            {"hidden_layer_sizes": (5, 4), "activation": "tanh", "out_activation": "softmax"},
+            np.float64,
+            np.asarray,
+            id="two layers, softmax",
+        ),
+        pytest.param({}, np.float32, np.asarray, id="float32"),
+        pytest.param({}, np.float64, sparse.csr_matrix, id="sparse"),
+        pytest.param({"early_stopping": True}, np.float64, np.asarray, id="early stopping"),
+        pytest.param({"method": "CG"}, np.float64, np.asarray, id="CG"),
+    ],
+)
+def test_same_random_state_gives_bit_identical_models(params, dtype, container):
+    X, y = make_classification(
+        n_samples=120, n_features=6, n_classes=3, n_informative=4, random_state=0
+    )
+    X = container(X.astype(dtype))
+    models = []
+    for _ in range(3):
+        clf = BackpropClassifier(
+            **{"hidden_layer_sizes": (6,), "max_iter": 40, "random_state": 7, **params}
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            models.append(clf.fit(X, y))
+    first = models[0]
+    for other in models[1:]:
+        for W_first, W_other in zip(
+            first.coefs_ + first.intercepts_, other.coefs_ + other.intercepts_
+        ):
+            assert_array_equal(W_other, W_first)
+        assert other.loss_ == first.loss_ and other.n_iter_ == first.n_iter_
+        assert_array_equal(other.predict_proba(X), first.predict_proba(X))
+
+
+def test_random_state_instance_draws_like_its_seed():
+    X, y = X_UNIT, np.arange(30) % 3
+    by_seed = BackpropClassifier(hidden_layer_sizes=(4,), random_state=3).fit(X, y)
+    by_instance = BackpropClassifier(
+        hidden_layer_sizes=(4,), random_state=np.random.RandomState(3)
+    ).fit(X, y)
+    for W_seed, W_instance in zip(by_seed.coefs_, by_instance.coefs_):
+        assert_array_equal(W_instance, W_seed)
+
+
+@pytest.fixture
+def block_rows_used(monkeypatch):
+    """The block sizes of every objective built, as ``fit`` chose them."""
+    from sklearn_bp import _network
+
+    sizes = []
+    real_init = _network.BackpropObjective.__init__
+
+    def spy(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        sizes.append(self.block_rows)
+
+    monkeypatch.setattr(_network.BackpropObjective, "__init__", spy)
+    return sizes
+
+
+@pytest.mark.parametrize("random_state", [0, 1, 2])
+@pytest.mark.parametrize("working_memory", [0.002, 0.005])
+def test_row_blocks_change_the_fit_only_at_rounding_level(
+    block_rows_used, working_memory, random_state
+):
+    # alpha = 10 makes the problem well conditioned, and the default tol stops both fits after
+    # the same iterations: only the order of the sums over rows differs. (With tol=0, L-BFGS-B
+    # runs on until J stops decreasing, where its last steps follow rounding noise, and the
+    # fits differ by about 1e-7.)
+    X, y = make_classification(
+        n_samples=200, n_features=5, n_informative=3, n_redundant=0, n_classes=3, random_state=0
+    )
+    params = dict(hidden_layer_sizes=(4,), alpha=10.0, random_state=random_state)
+    whole = BackpropClassifier(**params).fit(X, y)
+    with config_context(working_memory=working_memory):
+        blocked = BackpropClassifier(**params).fit(X, y)
+    assert block_rows_used[0] == 200 and 1 < block_rows_used[1] < 50
+    assert blocked.optimize_result_.success and blocked.n_iter_ == whole.n_iter_
+    for W_whole, W_blocked in zip(
+        whole.coefs_ + whole.intercepts_, blocked.coefs_ + blocked.intercepts_
+    ):
+        assert_allclose(W_blocked, W_whole, rtol=1e-10, atol=1e-10 * np.abs(W_whole).max())
+    assert_allclose(blocked.loss_, whole.loss_, rtol=1e-12)
+
+
+def assert_same_state(now, before, path="estimator"):
+    """Recursively compare an object's state with a deep copy taken earlier."""
+    if isinstance(before, np.ndarray):
+        assert isinstance(now, np.ndarray) and now.dtype == before.dtype, path
+        assert_array_equal(now, before, err_msg=path)
+    elif isinstance(before, dict):
+        assert now.keys() == before.keys(), path
+        for key in before:
+            assert_same_state(now[key], before[key], f"{path}[{key!r}]")
+    elif isinstance(before, list | tuple):
+        assert type(now) is type(before) and len(now) == len(before), path
+        for index, (item_now, item_before) in enumerate(zip(now, before)):
+            assert_same_state(item_now, item_before, f"{path}[{index}]")
+    elif hasattr(before, "__dict__") and not isinstance(before, FunctionType | type):
+        assert type(now) is type(before), path
+        assert_same_state(vars(now), vars(before), path)
+    elif isinstance(before, float) and np.isnan(before):
+        assert np.isnan(now), path
+    else:
+        assert now == before, path
+
+
+@pytest.fixture(scope="module")
+def large_model():
+    X, y = make_classification(
+        n_samples=4000, n_features=20, n_informative=10, n_classes=4, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = BackpropClassifier(hidden_layer_sizes=(16, 8), max_iter=30, random_state=0)
+        return clf.fit(X, y), X
+
+
+def test_predict_proba_from_8_threads_equals_serial(large_model):
+    clf, X = large_model
+    before = copy.deepcopy(vars(clf))
+    # Thread i predicts its own rows, in float32 for odd i, then all rows in float64.
+    subsets = [X[i::8].astype(np.float32 if i % 2 else np.float64) for i in range(8)]
+    serial_subsets = [clf.predict_proba(rows) for rows in subsets]
+    serial_all = clf.predict_proba(X)
+    barrier = threading.Barrier(8)
+
+    def work(i):
+        barrier.wait()
+        results = []
+        for _ in range(3):
+            results.append((clf.predict_proba(subsets[i]), clf.predict_proba(X)))
+        return results
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(work, range(8)))
+    for i, results in enumerate(outcomes):
+        for subset_proba, all_proba in results:
+            assert subset_proba.dtype == serial_subsets[i].dtype
+            assert_array_equal(subset_proba, serial_subsets[i])
+            assert_array_equal(all_proba, serial_all)
+    assert_same_state(vars(clf), before)
+
+
+def test_predicting_does_not_change_the_estimator(large_model):
+    clf, X = large_model
+    before = copy.deepcopy(vars(clf))
+    X32 = X[:100].astype(np.float32)
+    for rows in [X[:100], X32, sparse.csr_matrix(X[:100]), X[:1]]:
+        clf.predict(rows)
+        clf.predict_proba(rows)
+        clf.predict_log_proba(rows)
+    clf.score(X[:100], clf.predict(X[:100]))
+    with config_context(working_memory=0.002):
+        clf.predict_proba(X[:100])
+    assert_same_state(vars(clf), before)
+
+
+def raise_at_evaluation(monkeypatch, n, exception):
+    """Make the n-th evaluation of J raise ``exception``."""
+    from sklearn_bp import _network
+
+    real = _network.BackpropObjective.loss_gradient
+    calls = []
+
+    def failing(self, theta, gradient=None):
+        calls.append(None)
+        if len(calls) == n:
+            raise exception
+        return real(self, theta, gradient)
+
+    monkeypatch.setattr(_network.BackpropObjective, "loss_gradient", failing)
+    return calls
+
+
+@pytest.mark.parametrize("exception", [RuntimeError("boom"), MemoryError(), SystemExit(3)])
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_an_exception_during_optimization_leaves_the_estimator_as_before(
+    monkeypatch, exception, warm_start
+):
+    X, y = X_UNIT, np.arange(30) % 3
+    clf = BackpropClassifier(hidden_layer_sizes=(4,), warm_start=warm_start, random_state=0)
+    clf.fit(X, y)
+    before = copy.deepcopy(vars(clf))
+    calls = raise_at_evaluation(monkeypatch, 5, exception)
+    with pytest.raises(type(exception)):
+        clf.fit(2 * X, y)
+    assert len(calls) == 5  # the optimization had started
+    assert_same_state(vars(clf), before)
+
+    fresh = BackpropClassifier(hidden_layer_sizes=(4,), random_state=0)
+    calls.clear()
+    with pytest.raises(type(exception)):
+        fresh.fit(X, y)
+    assert not any(key.endswith("_") and not key.startswith("__") for key in vars(fresh))
+
+
+def test_keyboard_interrupt_in_a_warm_started_fit_keeps_the_best_parameters(monkeypatch):
+    X, y = X_UNIT, np.arange(30) % 3
+    clf = BackpropClassifier(hidden_layer_sizes=(4,), warm_start=True, max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    previous_loss = clf.loss_
+    raise_at_evaluation(monkeypatch, 6, KeyboardInterrupt())
+    with pytest.warns(UserWarning, match=r"interrupted \(KeyboardInterrupt\)"):
+        clf.fit(X, y)
+    # The new fit started from the previous parameters: its best J is no worse.
+    assert clf.loss_ <= previous_loss
+    assert_valid_predictions(clf, X)
+
+
+# Calls that evaluate a string as code or rebuild objects from bytes (which may run code).
+CODE_FROM_STRINGS = {"eval", "exec", "compile", "__import__"}
+UNSAFE_MODULE_CALLS = {
+    "pickle": {"load", "loads", "Unpickler"},
+    "_pickle": {"load", "loads", "Unpickler"},
+    "cPickle": {"load", "loads", "Unpickler"},
+    "dill": {"load", "loads"},
+    "cloudpickle": {"load", "loads"},
+    "joblib": {"load"},
+    "shelve": {"open"},
+    "marshal": None,  # every call
+    "importlib": {"import_module", "__import__", "reload", "spec_from_file_location"},
+    "builtins": CODE_FROM_STRINGS,
+    "pandas": {"read_pickle"},
+}
+
+
+def _dotted(node):
+    """``a.b.c`` for a Name or an Attribute chain, else None."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return None if base is None else f"{base}.{node.attr}"
+    return None
+
+
+def unsafe_calls(source):
+    """Line and description of each call in ``source`` that runs code from data."""
+    tree = ast.parse(source)
+    aliases = {}  # local name -> the module or module.attribute it stands for
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                aliases[alias.asname or alias.name.split(".")[0]] = (
+                    alias.name if alias.asname else alias.name.split(".")[0]
+                )
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = _dotted(node.func)
+        if any(k.arg == "allow_pickle" and getattr(k.value, "value", False) for k in node.keywords):
+            found.append((node.lineno, f"{name}(allow_pickle=True)"))
+        if name is None:
+            continue
+        head, _, rest = name.partition(".")
+        full = aliases.get(head, head) + (f".{rest}" if rest else "")
+        module, _, attribute = full.rpartition(".")
+        root = module.split(".")[0]
+        if not module and full in CODE_FROM_STRINGS and head not in aliases:
+            found.append((node.lineno, full))
+        elif root in UNSAFE_MODULE_CALLS and attribute:
+            forbidden = UNSAFE_MODULE_CALLS[root]
+            if forbidden is None or attribute in forbidden:
+                found.append((node.lineno, full))
+    return found
+
+
+def test_package_runs_no_code_from_strings_or_data():
+    files = sorted(PACKAGE.rglob("*.py"))
+    assert files
+    found = {
+        str(path.relative_to(PACKAGE.parent)): calls
+        for path in files
+        if (calls := unsafe_calls(path.read_text(encoding="utf-8")))
+    }
+    assert not found
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "eval('1 + 1')",
+        "exec(code)",
+        "compile(source, 'f', 'exec')",
+        "__import__('os')",
+        "import builtins\nbuiltins.eval('1')",
+        "import pickle\npickle.loads(data)",
+        "import pickle as p\nwith open(f, 'rb') as h:\n    p.load(h)",
+        "from pickle import loads as unpickle\nunpickle(data)",
+        "import marshal\nmarshal.loads(data)",
+        "import importlib\nimportlib.import_module(name)",
+        "from importlib import import_module\nimport_module(name)",
+        "import joblib\njoblib.load(path)",
+        "import numpy as np\nnp.load(path, allow_pickle=True)",
+        "import pandas as pd\npd.read_pickle(path)",
+    ],
+)
+def test_the_scan_finds_code_run_from_data(source):
+    assert unsafe_calls(source)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import re\nre.compile('a+')",
+        "import numpy as np\nnp.load(path)",
+        "import json\njson.loads(text)",
+        "model.eval()",
+        "import pickle\npickle.dumps(obj)",
+        "getattr(module, name)",
+    ],
+)
+def test_the_scan_leaves_safe_calls_alone(source):
+    assert not unsafe_calls(source)

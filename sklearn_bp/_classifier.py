@@ -409,7 +409,11 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             options=self.options,
         )
         n_iter = check_result(result, self.method, self.max_iter, self.options)
+        self._store_fit(network, problem, result, monitor, n_iter)
+        return self
 
+    def _store_fit(self, network, problem, result, monitor, n_iter):
+        """Set every fitted attribute at once, when nothing can fail any more."""
         self.coefs_, self.intercepts_ = (
             [array.copy() for array in arrays] for arrays in _coefs_intercepts(network, result.x)
         )
@@ -429,8 +433,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             )
             self.best_validation_score_ = max(self.validation_scores_)
         else:
-            self.validation_scores_ = None
-            self.validation_loss_curve_ = None
+            self.validation_scores_ = self.validation_loss_curve_ = None
             self.best_validation_score_ = None
         self.n_layers_ = network.n_layers
         self.n_outputs_ = network.layer_sizes[-1]
@@ -439,7 +442,6 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         self._network = network
         self._target_type = problem["target_type"]
         self._y_dtype = problem["y_dtype"]
-        return self
 
     def _previous(self, name):
         """A record of the previous fit that a warm-started fit continues, else empty."""

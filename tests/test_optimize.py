@@ -392,3 +392,16 @@ def test_newton_cg_runs_with_tol_zero(digits500):
         BackpropClassifier(hidden_layer_sizes=(3,), method="Newton-CG", tol=0, max_iter=4), X, y
     )
     assert clf.n_iter_ == 4
+
+
+def test_warm_start_continues_the_validation_records(digits500):
+    X, y = digits500
+    clf = BackpropClassifier(
+        hidden_layer_sizes=(4,), early_stopping=True, max_iter=5, tol=0, random_state=0
+    )
+    fit_quietly(clf, X, y)
+    first = list(clf.validation_scores_)
+    clf.set_params(warm_start=True, max_iter=3)
+    fit_quietly(clf, X, y)
+    assert clf.validation_scores_[: len(first)] == first
+    assert len(clf.validation_scores_) == len(clf.validation_loss_curve_) == len(clf.loss_curve_)

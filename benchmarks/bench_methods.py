@@ -53,7 +53,6 @@ import argparse
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 import timeit
@@ -61,13 +60,13 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import scipy
 import sklearn
 import threadpoolctl
+from _machine import cpu_model, git_revision, load_average  # benchmarks/_machine.py
 from sklearn.datasets import load_digits, make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -457,33 +456,6 @@ def benchmark(settings):
             f"{heading(problem, ref, target, settings.rounds)}\n\n{results_table(rows(runs))}"
         )
     return tables
-
-
-def git_revision():
-    try:
-        completed = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "not a git checkout"
-    return completed.stdout.strip()
-
-
-def cpu_model():
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.processor()
-    models = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return models[0] if models else platform.processor()
-
-
-def load_average():
-    return ", ".join(f"{load:.1f}" for load in os.getloadavg())
 
 
 def machine_info(mode, started, revision, load_before, seconds):

@@ -27,7 +27,6 @@ import itertools
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +42,7 @@ import peak_memory  # benchmarks/peak_memory.py, next to this script
 import scipy
 import sklearn
 import threadpoolctl
+from _machine import cpu_model, git_revision, load_average  # benchmarks/_machine.py
 from scipy import sparse
 from sklearn.datasets import load_digits, make_classification
 from sklearn.exceptions import ConvergenceWarning
@@ -571,31 +571,6 @@ def memory_table(rows):
         for row in rows
     ]
     return markdown_table(header, cells)
-
-
-def git_revision():
-    try:
-        completed = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "not a git checkout"
-    return completed.stdout.strip()
-
-
-def cpu_model():
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    models = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return models[0] if models else platform.processor()
-
-
-def load_average():
-    return ", ".join(f"{load:.1f}" for load in os.getloadavg())
 
 
 def cpu_seconds():

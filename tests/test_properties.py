@@ -6,18 +6,16 @@ The references here (a forward pass, a numerically stable J) are written indepen
 ``sklearn_bp``.
 """
 
-import warnings
-from contextlib import contextmanager
-
 import numpy as np
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import expit, logsumexp
-from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_bp import BackpropClassifier, gradient_check
+
+from .support import numpy_must_not_warn
 
 PROPERTY = settings(max_examples=40, deadline=None, derandomize=True, database=None)
 
@@ -133,16 +131,6 @@ def output_probabilities(Z, out_activation):
 def weights_of(problem):
     weight = problem["sample_weight"]
     return np.ones(problem["X"].shape[0]) if weight is None else weight.astype(np.float64)
-
-
-@contextmanager
-def numpy_must_not_warn():
-    """Turn numpy's overflow, divide-by-zero and invalid-value reports into errors."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", RuntimeWarning)
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
-            yield
 
 
 def relu_kinks_out_of_reach(thetas, X, epsilon):

@@ -5,7 +5,6 @@ import copy
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from types import FunctionType
 
@@ -19,6 +18,8 @@ from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_bp import BackpropClassifier, gradient_check
 
+from .support import numpy_must_not_warn
+
 PACKAGE = Path(__file__).parent.parent / "sklearn_bp"
 RNG = np.random.RandomState(0)
 X_UNIT = RNG.normal(size=(30, 3))
@@ -27,16 +28,6 @@ TARGETS = {
     "multiclass": ("logistic", np.arange(30) % 3),
     "multiclass, softmax": ("softmax", np.arange(30) % 3),
 }
-
-
-@contextmanager
-def numpy_must_not_warn():
-    """Turn numpy's overflow, divide-by-zero and invalid-value reports into errors."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", RuntimeWarning)
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
-            yield
 
 
 def assert_valid_predictions(clf, X):

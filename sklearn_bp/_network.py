@@ -36,14 +36,15 @@ class Network:
         self.layer_sizes = tuple(int(s) for s in layer_sizes)
         self.activation = activation
         self.out_activation = out_activation
-        shapes = [(fan_in + 1, fan_out) for fan_in, fan_out in self._fans()]
+        shapes = [(fan_in + 1, fan_out) for fan_in, fan_out in self.fans()]
         bounds = np.cumsum([0] + [rows * cols for rows, cols in shapes])
         self._blocks = [
             (start, stop, shape) for start, stop, shape in zip(bounds[:-1], bounds[1:], shapes)
         ]
         self.n_params = int(bounds[-1])
 
-    def _fans(self):
+    def fans(self):
+        """Return ``[(s_l, s_{l+1}), ...]``, the fan-in and fan-out of every layer."""
         return list(zip(self.layer_sizes[:-1], self.layer_sizes[1:]))
 
     @property
@@ -77,7 +78,7 @@ class Network:
         ε(l) = √6 / √(s_l + s_{l+1}), bias included, which breaks the symmetry between units.
         """
         theta = np.empty(self.n_params, dtype=np.float64)
-        for (start, stop, _), (fan_in, fan_out) in zip(self._blocks, self._fans()):
+        for (start, stop, _), (fan_in, fan_out) in zip(self._blocks, self.fans()):
             epsilon = np.sqrt(6.0 / (fan_in + fan_out))
             theta[start:stop] = random_state.uniform(-epsilon, epsilon, size=stop - start)
         return theta
@@ -90,7 +91,7 @@ class Network:
 class Workspace:
     """Buffers for the forward and backward passes over blocks of at most ``block_rows`` rows.
 
-    Allocated once per fit (or per prediction) and reused by every block, so that the hot path
+    Allocated once per fit and reused by every block and every evaluation, so that the hot path
     allocates nothing proportional to the data.
     """
 
@@ -102,7 +103,7 @@ class Workspace:
         self.deltas = _buffers(block_rows, sizes, dtype)
         self.scratch = _buffers(block_rows, sizes, dtype)  # for g′ and the output layer
         self.Delta = [
-            np.empty((fan_in, fan_out), dtype=dtype) for fan_in, fan_out in network._fans()
+            np.empty((fan_in, fan_out), dtype=dtype) for fan_in, fan_out in network.fans()
         ]
         self.ones = np.ones(block_rows, dtype=dtype)
 
@@ -141,7 +142,7 @@ def forward(network, params, X, activations):
     A = X
     for (W, b), Z in zip(params, activations):
         if A is not X:
-            g(A)
+            g(A)  # z(l) of the layer before becomes a(l) only now: the output keeps its z(L)
         if hasattr(A, "tocsr"):
             # Sparse input: only the first layer sees it, and its product is dense.
             Z[...] = A @ W

@@ -55,7 +55,8 @@ def _block_rows(network, X):
 
 def _check_total_weight(weight, what):
     """Refuse weights whose sum W cannot serve as the divisor of J: zero, tiny or infinite."""
-    total = np.sum(weight, dtype=np.float64)
+    with np.errstate(over="ignore"):  # an overflowing sum is refused below, not warned about
+        total = np.sum(weight, dtype=np.float64)
     if not total > 0:
         raise ValueError(f"{what} sum to zero: at least one sample needs a positive weight.")
     if not np.isfinite(total) or total < np.finfo(np.float64).tiny / np.finfo(np.float64).eps:

@@ -17,6 +17,8 @@ from sklearn.neural_network import MLPClassifier
 
 from sklearn_bp import BackpropClassifier, gradient_check
 
+from .support import numpy_must_not_warn
+
 RNG = np.random.RandomState(0)
 X = RNG.normal(size=(20, 3))
 y = np.arange(20) % 2
@@ -193,7 +195,7 @@ SAMPLE_WEIGHTS = [
 
 @pytest.mark.parametrize("sample_weight, error, message", SAMPLE_WEIGHTS)
 def test_fit_refuses_bad_sample_weights(sample_weight, error, message):
-    with pytest.raises(error, match=re.escape(message)):
+    with pytest.raises(error, match=re.escape(message)), numpy_must_not_warn():
         BackpropClassifier(hidden_layer_sizes=(3,)).fit(X, y, sample_weight=sample_weight)
 
 

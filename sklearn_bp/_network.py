@@ -421,7 +421,9 @@ class BackpropObjective:
             else:
                 np.matmul(inputs, V, out=RZ[layer])
             if layer > 0:
-                RZ[layer] += RA[layer - 1] @ W
+                product = cw.product[layer][:n_rows]
+                np.matmul(RA[layer - 1], W, out=product)
+                RZ[layer] += product
             RZ[layer] += c
             if layer < len(params) - 1:
                 # R{A} = g′(Z) ⊙ R{Z}
@@ -478,7 +480,10 @@ class BackpropObjective:
             out_W += RA[layer - 1].T @ E[layer]
             previous, scratch = RE[layer - 1], cw.scratch[layer - 1][:n_rows]
             np.matmul(RE[layer], W.T, out=previous)
-            previous += E[layer] @ V.T
+            # cw.second holds g″ only further down: until then it serves for E(l+1) V(l)ᵀ.
+            product = cw.second[layer - 1][:n_rows]
+            np.matmul(E[layer], V.T, out=product)
+            previous += product
             g_prime(A[layer - 1], previous, scratch)
             # E(l+1) W(l)ᵀ, before g′ makes it the delta E(l) of the ordinary backward pass.
             np.matmul(E[layer], W.T, out=E[layer - 1])
@@ -508,6 +513,7 @@ class CurvatureWorkspace:
         self.RE = _buffers(block_rows, sizes, dtype)
         self.scratch = _buffers(block_rows, sizes[:-1], dtype)
         self.second = _buffers(block_rows, sizes[:-1], dtype)
+        self.product = _buffers(block_rows, sizes, dtype)
         self.direction = (
             None if np.dtype(dtype) == np.float64 else np.empty(network.n_params, dtype=dtype)
         )

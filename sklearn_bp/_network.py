@@ -158,8 +158,8 @@ def _logistic_output(Z, Y, w, H, scratch):
 
     For y ∈ {0, 1} the bracket is −softplus(t) with t = (1 − 2y) z, and
     softplus(t) = max(t, 0) + log(1 + e) with e = exp(−|z|): exact for saturated units, where
-    log(σ(z)) would round to log(0) or lose every digit. The same e gives σ(z) = 1 / (1 + e)
-    for z ≥ 0 and e / (1 + e) for z < 0, so one exponential serves both.
+    log(σ(z)) would round to log(0) or lose every digit. h itself is the hidden units' sigmoid,
+    whose absolute error stays at the rounding level of 1, all that δ(L) = h − y needs.
     """
     np.abs(Z, out=H)
     np.negative(H, out=H)
@@ -172,9 +172,8 @@ def _logistic_output(Z, Y, w, H, scratch):
     scratch *= Z
     np.maximum(scratch, 0, out=scratch)
     loss += w @ scratch
-    np.add(H, 1, out=scratch)
-    np.copyto(H, 1, where=Z >= 0)
-    H /= scratch
+    np.copyto(H, Z)
+    ACTIVATIONS["logistic"](H)
     return float(loss.sum())
 
 

@@ -262,6 +262,7 @@ class BackpropObjective:
         self.sample_weight = sample_weight
         self.alpha = float(alpha)
         self.total_weight = float(np.sum(sample_weight, dtype=np.float64))
+        self._unit_weights = bool(np.all(sample_weight == 1))
         self.block_rows = int(min(block_rows, X.shape[0]))
         self.workspace = Workspace(network, self.block_rows, X.dtype)
         # The optimizer's θ is float64; float32 passes need a cast copy of it.
@@ -319,6 +320,11 @@ class BackpropObjective:
         gradient /= self.total_weight
         return (data_loss + penalty) / self.total_weight, gradient
 
+    def _weigh_rows(self, M, w):
+        """Multiply each row of M in place by its sample weight; nothing to do if all are 1."""
+        if not self._unit_weights:
+            M *= w[:, np.newaxis]
+
     def _block_loss(self, params, X, Y, w):
         """Forward pass over one block; return its Σ_i w_i cost_i, leaving h in the deltas."""
         workspace = self.workspace
@@ -345,7 +351,7 @@ class BackpropObjective:
         delta = deltas[-1]
         # δ(L) = a(L) − y, weighted: w_i carries through the linear backward pass into Δ.
         delta -= Y
-        delta *= w[:, np.newaxis]
+        self._weigh_rows(delta, w)
 
         for layer in range(len(params) - 1, -1, -1):
             A = X if layer == 0 else activations[layer - 1]
@@ -437,7 +443,7 @@ class BackpropObjective:
         else:
             # R{H} = H ⊙ (1 − H) ⊙ R{Z}
             RH -= H * RH
-        RH *= w[:, np.newaxis]
+        self._weigh_rows(RH, w)
 
     def _gauss_newton_backward(self, params, directions, X, Y, w, out_params):
         """Add G v of one block: R{E(l)} = (R{E(l+1)} W(l)ᵀ) ⊙ g′, Gv(W) = A(l)ᵀ R{E(l+1)}."""
@@ -468,7 +474,7 @@ class BackpropObjective:
         g_second = SECOND_DERIVATIVES[network.activation]
         ones = ws.ones[:n_rows]
         E[-1] -= Y
-        E[-1] *= w[:, np.newaxis]
+        self._weigh_rows(E[-1], w)
         for layer in range(len(params) - 1, -1, -1):
             inputs = X if layer == 0 else A[layer - 1]
             _add_products(out_params[layer], inputs, RE[layer], ones)

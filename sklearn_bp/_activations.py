@@ -17,8 +17,8 @@ def _logistic(Z):
     """Apply the logistic sigmoid g(z) = 1 / (1 + exp(−z)) in place, as ½ tanh(z/2) + ½.
 
     The identity is exact; numpy's vectorized tanh makes it several times faster than scipy's
-    expit, and its absolute error stays at the rounding level of 1 (this is for hidden units;
-    the output layer's logarithms are computed from z, see ``_network``).
+    expit, and its absolute error stays at the rounding level of 1 (enough for the units' values
+    and δ(L) = h − y; the output layer's logarithms are computed from z, see ``_network``).
     """
     Z *= 0.5
     np.tanh(Z, out=Z)

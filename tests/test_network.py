@@ -112,6 +112,36 @@ def test_blocked_evaluation_equals_whole_batch(block_rows, out_activation):
     )
 
 
+@pytest.mark.parametrize("out_activation", ["logistic", "softmax"])
+def test_unit_weights_equal_weighted_rows(out_activation):
+    # All weights 1 skips the weighting of the output deltas; a weight of 2 on the first row
+    # must give what repeating that row does under unit weights, in every weighted product.
+    layer_sizes = (4, 5, 3)
+    X, Y, _ = make_problem(layer_sizes=layer_sizes, out_activation=out_activation)
+    weight = np.ones(X.shape[0])
+    weight[0] = 2.0
+    rows = np.r_[0, np.arange(X.shape[0])]
+    args = (layer_sizes, "logistic", out_activation)
+    weighted = objective_for(*args, X, Y, weight, 0.3, block_rows=5)
+    repeated = objective_for(*args, X[rows], Y[rows], np.ones(rows.size), 0.3, block_rows=5)
+    assert repeated._unit_weights and not weighted._unit_weights
+    rng = np.random.RandomState(6)
+    theta = 3 * weighted.network.initial_theta(rng)
+    v = rng.normal(size=theta.size)
+
+    loss_weighted, gradient_weighted = weighted.loss_gradient(theta)
+    loss_repeated, gradient_repeated = repeated.loss_gradient(theta)
+    assert_allclose(loss_weighted, loss_repeated, rtol=1e-12)
+    assert_allclose(gradient_weighted, gradient_repeated, rtol=1e-12, atol=1e-15)
+    for product in ("hessian_vector_product", "gauss_newton_vector_product"):
+        assert_allclose(
+            getattr(weighted, product)(theta, v),
+            getattr(repeated, product)(theta, v),
+            rtol=1e-10,
+            atol=1e-13,
+        )
+
+
 @pytest.mark.parametrize("container", [sparse.csr_matrix, sparse.csr_array])
 def test_sparse_input_gives_dense_results(container):
     layer_sizes = (6, 5, 3)

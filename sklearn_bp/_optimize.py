@@ -274,12 +274,11 @@ class Monitor:
                 f"{self.n_fun_evals}: the network overflowed. Scale the features (for example "
                 f"with StandardScaler), and check alpha and the sample weights."
             )
+        # One copy serves both records: neither is ever written to.
+        theta_copy = theta.copy()
         if loss < self.best_loss:
-            self.best_loss, self.best_theta = loss, theta.copy()
-        self._recent = [
-            (theta.copy(), loss, _norm(gradient)),
-            *self._recent[: self._CACHE_SIZE - 1],
-        ]
+            self.best_loss, self.best_theta = loss, theta_copy
+        self._recent = [(theta_copy, loss, _norm(gradient)), *self._recent[: self._CACHE_SIZE - 1]]
         return loss, gradient
 
     def hessp(self, theta, v):

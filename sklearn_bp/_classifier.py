@@ -473,14 +473,14 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         _check_total_weight(weight[validation], "The sample weights of the validation rows")
         return train, validation
 
-    def _objective(self, network, problem, rows, alpha=None):
+    def _objective(self, network, problem, rows):
         X = problem["X"] if len(rows) == problem["X"].shape[0] else problem["X"][rows]
         return BackpropObjective(
             network,
             X,
             problem["Y"][rows],
             problem["sample_weight"][rows],
-            self.alpha if alpha is None else alpha,
+            self.alpha,
             _block_rows(network, X),
         )
 
@@ -490,7 +490,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         The loss is the weighted mean cross-entropy (J without its penalty); the accuracy the
         weighted fraction of rows predicted right (all labels right, for multilabel targets).
         """
-        objective = self._objective(network, problem, rows, alpha=0.0)
+        objective = self._objective(network, problem, rows)
         Y, weight = objective.Y, objective.sample_weight
         kind = problem["target_type"]
 
@@ -500,7 +500,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
                 right = np.argmax(Z, axis=1) == np.argmax(Y, axis=1)
             else:
                 right = ((Z > 0) == (Y > 0.5)).all(axis=1)
-            return objective.loss(theta), float(np.average(right, weights=weight))
+            return objective.data_loss(Z), float(np.average(right, weights=weight))
 
         return score
 

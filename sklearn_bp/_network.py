@@ -283,6 +283,12 @@ class BackpropObjective:
         """Return z(L), the output layer's input, for every row of X at θ."""
         return decision_output(self.network, self._compute_params(theta), self.X, self.block_rows)
 
+    def data_loss(self, Z):
+        """Return J without its penalty from ``Z = self.output(θ)``, with no second pass."""
+        output = OUTPUTS[self.network.out_activation]
+        H, scratch = np.empty_like(Z), np.empty_like(Z)
+        return output(Z, self.Y, self.sample_weight, H, scratch) / self.total_weight
+
     def loss(self, theta):
         """Return J(θ)."""
         params = self._compute_params(theta)

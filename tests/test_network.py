@@ -112,6 +112,21 @@ def test_blocked_evaluation_equals_whole_batch(block_rows, out_activation):
     )
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("out_activation", ["logistic", "softmax"])
+def test_data_loss_from_the_output_is_J_without_penalty(out_activation, dtype):
+    layer_sizes = (4, 5, 3)
+    X, Y, weight = make_problem(layer_sizes=layer_sizes, out_activation=out_activation)
+    args = (layer_sizes, "tanh", out_activation)
+    objective = objective_for(*args, X.astype(dtype), Y.astype(dtype), weight, 2.0, block_rows=5)
+    unpenalized = objective_for(*args, X, Y, weight, 0.0)
+    theta = objective.network.initial_theta(np.random.RandomState(4))
+
+    Z = objective.output(theta)
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    assert_allclose(objective.data_loss(Z), unpenalized.loss(theta), rtol=rtol)
+
+
 @pytest.mark.parametrize("out_activation", ["logistic", "softmax"])
 def test_unit_weights_equal_weighted_rows(out_activation):
     # All weights 1 skips the weighting of the output deltas; a weight of 2 on the first row

@@ -23,6 +23,30 @@ def numerical_gradient(loss, theta, epsilon=1e-4):
     return gradient
 
 
+def relative_difference(numerical, backprop):
+    """Return ‖num − bp‖ / ‖num + bp‖, without overflow for entries near the largest float.
+
+    Both vectors are divided by their largest magnitude first (a power of two, so exactly):
+    the norms of gradients beyond about 1e154 would otherwise overflow to inf and make the
+    quotient 0 or nan.
+    """
+    numerical = np.asarray(numerical, dtype=np.float64)
+    backprop = np.asarray(backprop, dtype=np.float64)
+    if not (np.isfinite(numerical).all() and np.isfinite(backprop).all()):
+        raise ValueError(
+            "The gradient is not finite (J or its gradient overflowed at the initial "
+            "parameters): scale the features, for example with StandardScaler."
+        )
+    largest = max(np.max(np.abs(numerical), initial=0.0), np.max(np.abs(backprop), initial=0.0))
+    if largest == 0:  # both zero
+        return 0.0
+    scale = np.ldexp(1.0, -np.frexp(largest)[1])
+    difference = np.linalg.norm(numerical * scale - backprop * scale)
+    if difference == 0:  # both exactly equal
+        return 0.0
+    return float(difference / np.linalg.norm(numerical * scale + backprop * scale))
+
+
 def gradient_check(estimator, X, y, sample_weight=None, epsilon=1e-4):
     """Check backpropagation's gradient against central differences of the cost J.
 
@@ -79,12 +103,16 @@ def gradient_check(estimator, X, y, sample_weight=None, epsilon=1e-4):
             f"epsilon must be a positive finite number between {MIN_EPSILON:g} and "
             f"{MAX_EPSILON:g}, got {epsilon!r}."
         )
-    # A copy keeps fitted parameters for warm_start and absorbs what validation records.
-    checked = copy.deepcopy(estimator)
+    # A shallow copy absorbs what validation records and reads the fitted parameters for
+    # warm_start without copying the parameters: a callback holding a lock cannot be
+    # deep-copied. Only a RandomState is copied, so that the check does not advance it.
+    checked = copy.copy(estimator)
+    if isinstance(estimator.random_state, np.random.RandomState):
+        checked.random_state = copy.deepcopy(estimator.random_state)
     objective, theta = checked._objective_at_start(X, y, sample_weight, dtype=[np.float64])
-    _, backprop = objective.loss_gradient(theta)
-    numerical = numerical_gradient(objective.loss, theta, epsilon)
-    difference = np.linalg.norm(numerical - backprop)
-    if difference == 0:  # both exactly equal, zero gradients included
-        return 0.0
-    return float(difference / np.linalg.norm(numerical + backprop))
+    # The central differences run in float64 whatever the type of epsilon.
+    epsilon = float(epsilon)
+    with np.errstate(over="ignore", invalid="ignore"):
+        _, backprop = objective.loss_gradient(theta)
+        numerical = numerical_gradient(objective.loss, theta, epsilon)
+    return relative_difference(numerical, backprop)

@@ -92,6 +92,14 @@ DERIVATIVES = {
     "relu": _relu_derivative,
 }
 
+# |z| beyond which a unit is saturated: g′(z) below 2e-4 of its largest value, so that
+# backpropagation's deltas through it all but vanish. Units without a plateau are absent.
+SATURATED_Z = {"logistic": 10.0, "tanh": 5.0}
+
+# Activations with g(s z) = s g(z) for every s > 0: a network of them carries a common scale of
+# its inputs through to z(L), which lets the forward pass of huge inputs run on scaled rows.
+POSITIVELY_HOMOGENEOUS = {"identity", "relu"}
+
 # g″ in terms of a, for the exact Hessian-vector product. ReLU and identity are piecewise
 # linear: g″ = 0, so their term drops out (None).
 SECOND_DERIVATIVES = {

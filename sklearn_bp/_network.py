@@ -16,7 +16,7 @@ course's matrices and scikit-learn's ``coefs_``/``intercepts_`` layout are views
 import numpy as np
 from scipy.special import log_expit, log_softmax, logsumexp
 
-from ._activations import ACTIVATIONS, DERIVATIVES, SECOND_DERIVATIVES
+from ._activations import ACTIVATIONS, DERIVATIVES, POSITIVELY_HOMOGENEOUS, SECOND_DERIVATIVES
 
 
 class Network:
@@ -107,6 +107,11 @@ class Workspace:
         ]
         self.ones = np.ones(block_rows, dtype=dtype)
 
+    @staticmethod
+    def bytes_per_row(network, dtype):
+        """Bytes of the buffers per row of a block: activations, deltas and scratch."""
+        return 3 * np.dtype(dtype).itemsize * sum(network.layer_sizes[1:])
+
     def rows(self, buffers, n_rows):
         """Views of the first ``n_rows`` rows of each buffer (contiguous in memory)."""
         return [buffer[:n_rows] for buffer in buffers]
@@ -180,8 +185,9 @@ def _logistic_output(Z, Y, w, H, scratch):
 def _softmax_output(Z, Y, w, H, scratch):
     """Write h = softmax(z) into H; return Σ_i w_i (−Σ_k y_ik log h_ik).
 
-    With m = max_k z_k and S = Σ_k exp(z_k − m) ≥ 1, −Σ_k y_k log h_k = m + log S − Σ_k y_k z_k
-    for one-hot y: no exponential overflows and no log of a rounded-to-zero probability.
+    With m = max_k z_k and S = Σ_k exp(z_k − m) ≥ 1, −Σ_k y_k log h_k = log S + (m − Σ_k y_k z_k)
+    for one-hot y: no exponential overflows, no log of a rounded-to-zero probability, and
+    both terms are at least 0 as computed, so rounding cannot make the cost negative.
     """
     row_max = Z.max(axis=1)
     np.subtract(Z, row_max[:, np.newaxis], out=H)
@@ -189,7 +195,8 @@ def _softmax_output(Z, Y, w, H, scratch):
     row_sum = H.sum(axis=1)
     H /= row_sum[:, np.newaxis]
     np.multiply(Y, Z, out=scratch)
-    return float(w @ (row_max + np.log(row_sum)) - (w @ scratch).sum())
+    margin = row_max - scratch.sum(axis=1)
+    return float(w @ (np.log(row_sum) + margin))
 
 
 OUTPUTS = {"logistic": _logistic_output, "softmax": _softmax_output}
@@ -211,6 +218,110 @@ def output_log_proba(Z, out_activation, kind):
     if kind == "binary":
         return np.hstack([log_expit(-Z), log_h])
     return log_h - logsumexp(log_h, axis=1, keepdims=True)
+
+
+def _row_exponents(A):
+    """The binary exponent e_i with max_j |a_ij| < 2^e_i for every row (0 for a zero row)."""
+    return np.frexp(_abs_row_max(A))[1]
+
+
+def may_overflow(network, params, X, dtype):
+    """Rows of X whose forward pass may overflow ``dtype`` somewhere on the way to z(L).
+
+    A sum that overflows on the way need not leave a trace in z(L): a sigmoid or tanh of ±inf,
+    or a ReLU of −inf, is finite, and of the wrong sign if the exact sum had the other one. So
+    the rows are found from a bound instead: |z(l+1)| ≤ max|a(l)| max_j ‖W(l)_{:,j}‖₁ + max|b(l)|,
+    with max|a| ≤ 1 after a bounded unit.
+    """
+    largest = np.finfo(dtype).max
+    bound = np.asarray(_abs_row_max(X), dtype=np.float64)
+    overflows = np.zeros(X.shape[0], dtype=bool)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for layer, (W, b) in enumerate(params):
+            bound = bound * np.abs(W).sum(axis=0).max(initial=0.0) + np.abs(b).max(initial=0.0)
+            overflows |= ~(bound < largest)
+            if network.activation not in POSITIVELY_HOMOGENEOUS and layer < len(params) - 1:
+                bound = np.ones_like(bound)
+    return overflows
+
+
+def _abs_row_max(A):
+    """max_j |a_ij| of every row, dense or sparse."""
+    largest = abs(A).max(axis=1)
+    return largest.toarray().ravel() if hasattr(largest, "toarray") else np.asarray(largest)
+
+
+def _scale_rows(A, exponents):
+    """A with row i multiplied by 2^exponents[i]: exact, as long as nothing under- or overflows."""
+    factors = np.ldexp(1.0, exponents)
+    if hasattr(A, "tocsr"):
+        return A.multiply(factors[:, np.newaxis]).tocsr()
+    return A * factors[:, np.newaxis]
+
+
+def scaled_decision_output(network, params, X):
+    """Return z(L) of rows whose ordinary forward pass overflows, as ``(M, e)``: z = 2^e M.
+
+    Every row is carried as 2^e_i times a row of magnitude below 1. Scaling by a power of two
+    is exact and commutes with rounding, so where nothing overflows this is the ordinary
+    forward pass, and where something does z(L) is still known exactly up to its rounding.
+    Homogeneous units (g(s z) = s g(z): ReLU and identity) pass the scale on; any other unit
+    applies g to the unscaled z, which may overflow to ±inf, where g saturates. Computed in
+    float64.
+    """
+    exponents = _row_exponents(X)
+    A = _scale_rows(X, -exponents)
+    homogeneous = network.activation in POSITIVELY_HOMOGENEOUS
+    g = ACTIVATIONS[network.activation]
+    with np.errstate(over="ignore", under="ignore"):
+        for W, b in params[:-1]:
+            Z = np.asarray(A @ W) + np.ldexp(b, -exponents[:, np.newaxis])
+            if homogeneous:
+                g(Z)
+                shift = _row_exponents(Z)
+                exponents = exponents + shift
+                A = _scale_rows(Z, -shift)
+            else:
+                A = np.ldexp(Z, exponents[:, np.newaxis])
+                g(A)
+                exponents = np.zeros_like(exponents)
+        W, b = params[-1]
+        M = np.asarray(A @ W) + np.ldexp(b, -exponents[:, np.newaxis])
+    return M, exponents
+
+
+def unscale(M, exponents, dtype):
+    """z = 2^e M from :func:`scaled_decision_output`, clipped into the range of ``dtype``."""
+    with np.errstate(over="ignore"):
+        Z = np.ldexp(M, exponents[:, np.newaxis])
+    largest = np.finfo(dtype).max
+    return np.clip(Z, -largest, largest).astype(dtype)
+
+
+def scaled_log_proba(M, exponents, out_activation, kind):
+    """:func:`output_log_proba` of z = 2^e M, exact also where z overflows.
+
+    The softmax is shift-invariant: z − max z = 2^e (M − max M) is at most 0 and at worst
+    −inf, whose probability is 0. Sigmoids take z itself, ±inf included, except when every
+    unit of a multiclass row is far below zero: there log σ(z) = z to the last digit, and
+    the normalized sigmoids are the softmax of z.
+    """
+    with np.errstate(over="ignore"):
+        Z = np.ldexp(M, exponents[:, np.newaxis])
+        shifted = np.ldexp(M - M.max(axis=1, keepdims=True), exponents[:, np.newaxis])
+    if out_activation == "softmax":
+        return log_softmax(shifted, axis=1)
+    if kind != "multiclass":
+        return output_log_proba(Z, out_activation, kind)
+    far_below = Z.max(axis=1) < _LOG_TINY
+    log_proba = np.empty_like(Z)
+    log_proba[far_below] = log_softmax(shifted[far_below], axis=1)
+    log_proba[~far_below] = output_log_proba(Z[~far_below], out_activation, kind)
+    return log_proba
+
+
+# Below this z, σ(z) = exp(z) is below the smallest float64: log σ(z) = z exactly.
+_LOG_TINY = np.log(np.finfo(np.float64).smallest_subnormal)
 
 
 def decision_output(network, params, X, block_rows):
@@ -528,5 +639,15 @@ class CurvatureWorkspace:
         self.direction = (
             None if np.dtype(dtype) == np.float64 else np.empty(network.n_params, dtype=dtype)
         )
+
+    @staticmethod
+    def bytes_per_row(network, dtype):
+        """Bytes of the R-pass buffers per row of a block, on top of the :class:`Workspace`.
+
+        R{Z}, R{E} and a product buffer for every non-input layer; R{A}, a scratch and g″
+        for every hidden layer.
+        """
+        itemsize = np.dtype(dtype).itemsize
+        return 3 * itemsize * (sum(network.layer_sizes[1:]) + sum(network.layer_sizes[1:-1]))
 
     rows = Workspace.rows

@@ -204,7 +204,7 @@ def test_row_blocks_change_the_fit_only_at_rounding_level(
     with config_context(working_memory=working_memory):
         blocked = BackpropClassifier(**params).fit(X, y)
     assert block_rows_used[0] == 200 and 1 < block_rows_used[1] < 50
-    assert blocked.optimize_result_.success and blocked.n_iter_ == whole.n_iter_
+    assert blocked.optimize_result_["success"] and blocked.n_iter_ == whole.n_iter_
     for W_whole, W_blocked in zip(
         whole.coefs_ + whole.intercepts_, blocked.coefs_ + blocked.intercepts_
     ):
@@ -448,3 +448,72 @@ def test_the_scan_finds_code_run_from_data(source):
 )
 def test_the_scan_leaves_safe_calls_alone(source):
     assert not unsafe_calls(source)
+
+
+def longdouble_proba(clf, X):
+    """predict_proba computed in long double, whose range (x86: to 1e4932) holds what float64's
+    does not: an independent reference for inputs whose z(L) overflows float64."""
+    A = np.asarray(X, dtype=np.longdouble)
+    g = {"relu": lambda Z: np.maximum(Z, 0), "identity": lambda Z: Z, "tanh": np.tanh}
+    for W, b in zip(clf.coefs_[:-1], clf.intercepts_[:-1]):
+        A = g[clf.activation](A @ W.astype(np.longdouble) + b)
+    Z = A @ clf.coefs_[-1].astype(np.longdouble) + clf.intercepts_[-1]
+    if clf.out_activation_ == "softmax":
+        E = np.exp(Z - Z.max(axis=1, keepdims=True))
+        return E / E.sum(axis=1, keepdims=True)
+    # Normalized sigmoids: σ(z_k) / Σ σ(z_j), with log σ(z) = −log(1 + e^−z) taken stably.
+    log_h = -np.logaddexp(0, -Z)
+    H = np.exp(log_h - log_h.max(axis=1, keepdims=True))
+    return H / H.sum(axis=1, keepdims=True)
+
+
+LONG_DOUBLE_RANGE = np.finfo(np.longdouble).maxexp > np.finfo(np.float64).maxexp
+
+
+@pytest.mark.skipif(not LONG_DOUBLE_RANGE, reason="long double is no wider than float64 here")
+@pytest.mark.parametrize("activation", ["relu", "identity", "tanh"])
+@pytest.mark.parametrize("out_activation", ["softmax", "logistic"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_probabilities_of_inputs_whose_outputs_overflow(activation, out_activation, dtype):
+    y = np.arange(30) % 3
+    clf = BackpropClassifier(
+        hidden_layer_sizes=(6, 4),
+        activation=activation,
+        out_activation=out_activation,
+        max_iter=30,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X_UNIT, y)
+    # Features up to 0.9 times the largest float of their dtype.
+    X = (X_UNIT * (0.9 * np.finfo(dtype).max / np.abs(X_UNIT).max())).astype(dtype)
+    with numpy_must_not_warn():
+        proba = clf.predict_proba(X)
+        assert_valid_predictions(clf, X)
+    assert proba.dtype == dtype
+    expected = longdouble_proba(clf, X.astype(np.float64)).astype(np.float64)
+    assert_allclose(proba, expected, atol=1e-6 if dtype == np.float32 else 1e-12)
+
+
+def test_scaled_forward_pass_is_the_ordinary_one_where_nothing_overflows():
+    from sklearn_bp._network import scaled_decision_output, scaled_log_proba
+
+    for activation, out_activation in [("relu", "softmax"), ("tanh", "logistic")]:
+        clf = BackpropClassifier(
+            hidden_layer_sizes=(6, 4),
+            activation=activation,
+            out_activation=out_activation,
+            max_iter=5,
+            random_state=0,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(X_UNIT, np.arange(30) % 3)
+        X = 1e3 * X_UNIT
+        M, exponents = scaled_decision_output(
+            clf._network, list(zip(clf.coefs_, clf.intercepts_)), X
+        )
+        assert_allclose(np.ldexp(M, exponents[:, np.newaxis]), clf.decision_function(X), rtol=1e-13)
+        log_proba = scaled_log_proba(M, exponents, clf.out_activation_, "multiclass")
+        assert_allclose(np.exp(log_proba), clf.predict_proba(X), rtol=1e-12, atol=1e-300)

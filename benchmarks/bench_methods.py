@@ -293,7 +293,7 @@ def stop_reason(estimator, stopwatch, config):
     used = estimator.n_fun_evals_ if counts_evaluations else estimator.n_iter_
     if used >= MAX_ITER:
         return "max_iter"
-    message = str(estimator.optimize_result_.message).rstrip(".")
+    message = str(estimator.optimize_result_["message"]).rstrip(".")
     return f"method stopped: {message}"
 
 

@@ -6,6 +6,7 @@ gets back scipy's ``OptimizeResult`` together with what was recorded after every
 the loss curve, validation scores for early stopping, the evaluation counts.
 """
 
+import contextlib
 import inspect
 import os
 import threading
@@ -19,8 +20,11 @@ import numpy as np
 from scipy.optimize import OptimizeResult, minimize
 from scipy.optimize import _minimize as _scipy_minimize
 from scipy.optimize import _trustregion as _scipy_trustregion
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, EfficiencyWarning
 from threadpoolctl import ThreadpoolController
+
+# The largest iteration or evaluation limit: scipy's compiled methods take a C int.
+MAX_ITER = np.iinfo(np.int32).max
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,11 @@ METHODS = {
         "_minimize_trustregion_constr", "maxiter", ("xtol", "gtol", "barrier_tol"), hessp=True
     ),
 }
+# Above this many parameters a method that keeps a dense n × n matrix is warned about. Measured
+# on digits: an iteration of BFGS or SLSQP costs 10× one of L-BFGS-B at about 500 parameters,
+# 50-70× at 1000 and 150-300× at 2000 (BFGS's update is two n × n matrix products).
+DENSE_SLOW_PARAMS = 500
+
 # A user's own minimizer (``method=callable``): minimize passes it jac, hessp, callback and the
 # options, among them ``maxiter`` and ``tol``.
 CUSTOM = Method("", "maxiter", ("tol",), hessp=True)
@@ -92,9 +101,11 @@ def _check_options(method, options):
     for name in {spec.max_iter, spec.max_fun} - {None}:
         limit = options.get(name)
         if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, Integral) or limit < 1
+            isinstance(limit, bool) or not isinstance(limit, Integral) or not 1 <= limit <= MAX_ITER
         ):
-            raise ValueError(f"options[{name!r}] must be a positive integer, got {limit!r}.")
+            raise ValueError(
+                f"options[{name!r}] must be an integer from 1 to {MAX_ITER}, got {limit!r}."
+            )
     if callable(method):
         return
     solver = getattr(_scipy_minimize, METHODS[method].solver, None)
@@ -139,37 +150,41 @@ def _is_scipy_bundled(filepath):
     )
 
 
-class _ScipyBlasSingleThreaded:
-    """Limit the BLAS bundled with scipy to one thread; leave numpy's BLAS alone.
+def _is_numpy_blas(info):
+    # Every BLAS but scipy's own copy: numpy's, or the one numpy and scipy share (MKL, a
+    # system OpenBLAS), which the matrix products of the passes run on.
+    return info.get("user_api") == "blas" and not _is_scipy_bundled(info["filepath"])
 
-    The optimizer's own vector work runs on scipy's BLAS while the gradient's matrix products
-    run on numpy's. Two thread pools on the same cores fight, and a fit runs several times
-    slower; the optimizer's vector work is far too small to need threads. Limits a user has set
-    with ``threadpool_limits`` stay as they are or become stricter.
 
+class _BlasSingleThreaded:
+    """Limit some of the loaded BLAS libraries to one thread, as a re-entrant context.
+
+    Limits a user has set with ``threadpool_limits`` stay as they are or become stricter.
     Fits may overlap in threads: the first to enter sets the limit, the last to leave restores
     what was there before. The libraries are looked up once, on first use (a scan of every
     loaded library costs milliseconds, a large part of a small fit).
+
+    Parameters
+    ----------
+    selects : callable
+        ``selects(info) -> bool`` for an entry of ``ThreadpoolController().info()``.
     """
 
-    def __init__(self):
+    def __init__(self, selects):
+        self._selects = selects
         self._lock = threading.Lock()
         self._depth = 0
-        self._scipy_blas = None
+        self._libraries = None
         self._limiter = None
 
     def __enter__(self):
         with self._lock:
-            if self._scipy_blas is None:
+            if self._libraries is None:
                 controller = ThreadpoolController()
-                paths = [
-                    info["filepath"]
-                    for info in controller.info()
-                    if _is_scipy_bundled(info["filepath"])
-                ]
-                self._scipy_blas = controller.select(filepath=paths)
+                paths = [info["filepath"] for info in controller.info() if self._selects(info)]
+                self._libraries = controller.select(filepath=paths)
             if self._depth == 0:
-                self._limiter = self._scipy_blas.limit(limits=1)
+                self._limiter = self._libraries.limit(limits=1)
             self._depth += 1
         return self
 
@@ -181,7 +196,30 @@ class _ScipyBlasSingleThreaded:
                 self._limiter = None
 
 
-scipy_blas_single_threaded = _ScipyBlasSingleThreaded()
+# The optimizer's own vector work runs on scipy's BLAS while the gradient's matrix products run
+# on numpy's. Two thread pools on the same cores fight, and a fit runs several times slower;
+# the optimizer's vector work is far too small to need threads.
+scipy_blas_single_threaded = _BlasSingleThreaded(lambda info: _is_scipy_bundled(info["filepath"]))
+numpy_blas_single_threaded = _BlasSingleThreaded(_is_numpy_blas)
+
+# Below this many floating-point operations in the largest matrix product of a block, numpy's
+# BLAS runs a fit faster on one thread than on several (benchmarks/bench_threads.py): the
+# threads' start and synchronization cost more than they share, and far more on a loaded
+# machine.
+THREADED_PRODUCT_FLOPS = 50e6
+
+
+def blas_threads_for(objective):
+    """One BLAS thread for the matrix products of a small problem, the default for a large one.
+
+    The size that decides is the largest matrix product of a block of rows, 2 r s_l s_{l+1}
+    floating-point operations.
+    """
+    fans = objective.network.fans()
+    flops = 2 * objective.block_rows * max(fan_in * fan_out for fan_in, fan_out in fans)
+    if flops < THREADED_PRODUCT_FLOPS:
+        return numpy_blas_single_threaded
+    return contextlib.nullcontext()
 
 
 def _norm(vector):
@@ -265,6 +303,10 @@ class Monitor:
 
     def fun(self, theta):
         """J and ∇J for the method: counted, checked finite, remembered."""
+        if not np.isfinite(theta).all():
+            # The method itself broke down (a division by zero in its own step, say): end the
+            # fit at the best parameters evaluated, not with an error about the network.
+            raise _Stop("breakdown")
         loss, gradient = self.loss_gradient(theta)
         self.n_fun_evals += 1
         if not (np.isfinite(loss) and np.isfinite(gradient).all()):
@@ -283,10 +325,13 @@ class Monitor:
 
     def hessp(self, theta, v):
         """The curvature product for the method, counted."""
+        if not (np.isfinite(theta).all() and np.isfinite(v).all()):
+            raise _Stop("breakdown")
         self.n_hessp_evals += 1
         return self.curvature(theta, v)
 
-    def _loss_and_gradient_norm(self, theta):
+    def loss_and_gradient_norm(self, theta):
+        """J and the norm of ∇J at θ: remembered if θ was evaluated recently, else evaluated."""
         # Methods call back with a point they evaluated recently; evaluate only if not.
         for recent_theta, loss, gradient_norm in self._recent:
             if np.array_equal(theta, recent_theta):
@@ -294,12 +339,21 @@ class Monitor:
         loss, gradient = self.fun(theta)
         return loss, _norm(gradient)
 
+    def offer_start(self, theta):
+        """Make θ the best validated parameters so far, without recording an iteration.
+
+        A warm-started fit starts from the parameters a previous fit chose for their
+        validation score: the new fit returns others only if they score better.
+        """
+        _, score = self.validation(theta)
+        self.best_score, self.best_score_theta, self.best_score_loss = score, theta.copy(), None
+
     def callback(self, theta, *state):
         """Called by the method after each iteration with the iterate θ (trust-constr adds a
         state): record it, report it, and stop the method when asked to."""
         self.iteration += 1
         self.iterate = theta.copy()
-        loss, gradient_norm = self._loss_and_gradient_norm(theta)
+        loss, gradient_norm = self.loss_and_gradient_norm(theta)
         self.loss_curve.append(loss)
         score = self._validate(theta, loss)
         if self.verbose:
@@ -356,8 +410,12 @@ class Monitor:
                 f"{self.n_iter_no_change} iterations"
             ),
             "interrupted": "Interrupted by KeyboardInterrupt",
+            "breakdown": (
+                "The method broke down: it proposed non-finite parameters; the fit ended at "
+                "the evaluated parameters of lowest J"
+            ),
         }
-        if reason == "interrupted":
+        if reason in ("interrupted", "breakdown"):
             theta, loss = self.best_theta, self.best_loss
         elif reason == "early_stopping":
             theta, loss = self.best_score_theta, self.best_score_loss
@@ -366,8 +424,8 @@ class Monitor:
         return OptimizeResult(
             x=np.array(theta, dtype=np.float64),
             fun=loss,
-            success=reason != "interrupted",
-            status=-1 if reason == "interrupted" else 0,
+            success=reason not in ("interrupted", "breakdown"),
+            status={"interrupted": -1, "breakdown": -2}.get(reason, 0),
             message=messages[reason],
             stopped_by=reason,
         )
@@ -393,28 +451,37 @@ def minimize_objective(monitor, theta0, *, method, max_iter, tol, options):
 
     Returns
     -------
-    result : OptimizeResult
-        scipy's result, with ``nit`` (iterations), ``nfev`` (evaluations of J and ∇J) and
-        ``nhev`` (curvature products) set for every method. If the fit was stopped by the
-        callback, early stopping or ``KeyboardInterrupt``, ``stopped_by`` says which; early
-        stopping returns the parameters of the best validation score, an interrupt the
-        evaluated point of lowest J.
+    x : ndarray of shape (n_params,)
+        The parameters the fit ends with: the method's solution; with early stopping those
+        of the best validation score; after an interrupt or a breakdown of the method (it
+        proposed non-finite parameters), the evaluated parameters of lowest J.
+    summary : dict
+        ``success``, ``status``, ``message`` of the method, ``fun`` (J at ``x``, evaluated
+        here), ``gradient_norm`` (of ∇J at ``x``), ``nit`` (iterations), ``nfev``
+        (evaluations of J and ∇J), ``nhev`` (curvature products), and ``stopped_by``
+        (``"callback"``, ``"early_stopping"``, ``"interrupted"`` or ``"breakdown"``) when the
+        fit did not end by the method's own test.
 
     Raises
     ------
     ValueError
-        If J or its gradient becomes non-finite, or ``options`` holds an unknown option.
+        If J or its gradient becomes non-finite at finite parameters, or a custom method
+        returns parameters of the wrong shape or non-finite ones.
+    TypeError
+        If a custom method returns no ``OptimizeResult`` or an ``x`` that holds no numbers.
     """
     options = method_options(method, max_iter, options)
     if method == "Newton-CG" and tol == 0:
         # Newton-CG of scipy < 1.12 never starts with xtol=0 (its first update is 2 xtol).
         options.setdefault("xtol", np.finfo(np.float64).tiny)
-    _check_options(method, options)
-    check_dense_memory(method, theta0.size)
     hessp = monitor.hessp if method_spec(method).hessp and monitor.curvature else None
-    # Overflow in a pass shows as a non-finite J, which Monitor.fun refuses with a clear error;
-    # numpy's warnings on the way there would only be noise.
-    with scipy_blas_single_threaded, np.errstate(over="ignore", invalid="ignore"):
+    # Overflow in a pass shows as a non-finite J, which Monitor.fun refuses with a clear error,
+    # and a method's own division by zero as non-finite parameters, which end the fit at the
+    # best point: numpy's warnings on the way there would only be noise.
+    with (
+        scipy_blas_single_threaded,
+        np.errstate(over="ignore", invalid="ignore", divide="ignore"),
+    ):
         try:
             result = minimize(
                 monitor.fun,
@@ -427,41 +494,114 @@ def minimize_objective(monitor, theta0, *, method, max_iter, tol, options):
                 callback=monitor.callback,
             )
         except _Stop as stop:
+            if monitor.best_theta is None:
+                raise ValueError(
+                    f"The method {method_name(method)} proposed non-finite parameters before "
+                    f"evaluating any finite ones."
+                ) from None
             result = monitor.stopped_result(stop.reason)
         except KeyboardInterrupt:
             # Ctrl-C ends a long fit with the best parameters so far, not with nothing.
             if monitor.best_theta is None:
                 raise
             result = monitor.stopped_result("interrupted")
+    x = _check_solution(result, method, theta0.size)
+    if monitor.validation is not None:
+        # Early stopping keeps the parameters of the best validation score, however it ended;
+        # a fit of no iteration has only its start to offer.
+        if monitor.best_score_theta is None:
+            monitor.offer_start(x)
+        x = monitor.best_score_theta
+    # J at the returned parameters, evaluated by us: a method's own report may be of another
+    # point (L-BFGS-B after an abnormal line search) or missing (a custom method).
+    loss, gradient_norm = monitor.loss_and_gradient_norm(x)
+    return x, _summary(result, monitor, loss, gradient_norm)
+
+
+def _check_solution(result, method, n_params):
+    """The parameters in ``result``, as float64; refuse a result that holds no such vector."""
+    name = method_name(method)
     if not isinstance(result, OptimizeResult) or "x" not in result:
         raise TypeError(
-            f"The method {method_name(method)} must return a scipy.optimize.OptimizeResult "
-            f"with the solution in 'x', got {type(result).__name__}."
+            f"The method {name} must return a scipy.optimize.OptimizeResult with the solution "
+            f"in 'x', got {type(result).__name__}."
         )
-    if "fun" not in result:  # a custom method need not report J
-        result.fun = monitor.fun(np.asarray(result.x, dtype=np.float64))[0]
-    if monitor.validation is not None and monitor.best_score_theta is not None:
-        # Early stopping keeps the parameters of the best validation score, however it ended.
-        result.x, result.fun = monitor.best_score_theta, monitor.best_score_loss
-    result.nit = len(monitor.loss_curve)
-    result.nfev = monitor.n_fun_evals
-    result.nhev = monitor.n_hessp_evals
-    return result
+    try:
+        x = np.array(result.x, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"The method {name} returned x that is not an array of numbers: {error}."
+        ) from error
+    if x.shape != (n_params,):
+        raise ValueError(
+            f"The method {name} returned x of shape {x.shape}; the network has "
+            f"({n_params},) parameters."
+        )
+    if not np.isfinite(x).all():
+        raise ValueError(f"The method {name} returned non-finite parameters (NaN or inf) in x.")
+    return x
+
+
+def _summary(result, monitor, loss, gradient_norm):
+    """What a fitted estimator keeps of the result: plain numbers and text, no solver state.
+
+    L-BFGS-B's result alone holds its inverse-Hessian memory, twenty times the size of the
+    network it fitted.
+    """
+    summary = {
+        "success": bool(result.get("success", True)),
+        "status": int(result.get("status", 0)),
+        "message": str(result.get("message", "")),
+        "fun": float(loss),
+        "gradient_norm": float(gradient_norm),
+        "nit": len(monitor.loss_curve),
+        "nfev": monitor.n_fun_evals,
+        "nhev": monitor.n_hessp_evals,
+    }
+    if "stopped_by" in result:
+        summary["stopped_by"] = result["stopped_by"]
+    return summary
+
+
+def check_method(method, max_iter, options, n_params, stacklevel=4):
+    """Refuse what the method cannot run, and warn where a method will be slow: before the fit.
+
+    Checks the options against those the method takes, and that a method which keeps a dense
+    n × n matrix fits in memory, before anything of the size of the network is allocated.
+    """
+    _check_options(method, method_options(method, max_iter, options))
+    check_dense_memory(method, n_params)
+    if not callable(method) and METHODS[method].dense and n_params > DENSE_SLOW_PARAMS:
+        warnings.warn(
+            f"Method {method!r} updates a dense {n_params:,}-by-{n_params:,} matrix at every "
+            f"iteration: for more than {DENSE_SLOW_PARAMS:,} parameters its iterations cost "
+            f"far more than those of 'L-BFGS-B', which keeps a few vectors instead.",
+            EfficiencyWarning,
+            stacklevel=stacklevel,
+        )
 
 
 def check_result(result, method, max_iter, options, stacklevel=5):
     """Warn unless the method succeeded or was stopped on purpose; return ``n_iter_``.
 
-    The one place where an ``OptimizeResult`` is read for its status. The iteration limit is
-    the one the method was given: ``max_iter``, unless ``options`` overrode it. The default
+    The one place where the summary of a result is read for its status. The iteration limit
+    is the one the method was given: ``max_iter``, unless ``options`` overrode it. The default
     ``stacklevel`` points the warning at the line that called the estimator's ``fit``.
     """
     option = method_spec(method).max_iter
     limit = method_options(method, max_iter, options)[option]
-    n_iter = int(result.nit)
+    n_iter = int(result["nit"])
     name = method_name(method)
     stopped_by = result.get("stopped_by")
-    if stopped_by == "interrupted":
+    if stopped_by == "breakdown":
+        warnings.warn(
+            f"{name} broke down after {n_iter} iteration(s): it proposed non-finite "
+            f"parameters. The estimator holds the evaluated parameters of lowest J "
+            f"(J = {result['fun']:.6g}); try another method or a larger tol.",
+            ConvergenceWarning,
+            stacklevel=stacklevel,
+        )
+    elif stopped_by == "interrupted":
         warnings.warn(
             f"The fit was interrupted (KeyboardInterrupt) after {n_iter} iteration(s); the "
             f"estimator holds the parameters with the lowest J evaluated so far.",
@@ -473,7 +613,7 @@ def check_result(result, method, max_iter, options, stacklevel=5):
             f"{name} did not converge after {n_iter} iteration(s) "
             f"(status={result.get('status')}): {str(result.get('message', '')).rstrip('.')}."
         )
-        if (result.nfev if option == "maxfun" else n_iter) >= limit:
+        if (result["nfev"] if option == "maxfun" else n_iter) >= limit:
             message += f" Increase max_iter (now {limit}) or tol, or scale the data."
         warnings.warn(message, ConvergenceWarning, stacklevel=stacklevel)
     return n_iter

@@ -13,6 +13,7 @@ from sklearn_bp._optimize import (
     METHODS,
     Monitor,
     _is_scipy_bundled,
+    check_method,
     check_result,
     method_options,
     minimize_objective,
@@ -21,9 +22,13 @@ from sklearn_bp._optimize import (
 
 
 def run(loss_gradient, theta0, **kwargs):
-    """minimize_objective with a plain monitor of loss_gradient (curvature: the identity)."""
+    """minimize_objective with a plain monitor of loss_gradient (curvature: the identity).
+
+    Returns the summary with the parameters under ``"x"``.
+    """
     monitor = Monitor(loss_gradient, lambda theta, v: v.copy(), views=lambda theta: ([], []))
-    return minimize_objective(monitor, theta0, **kwargs)
+    x, summary = minimize_objective(monitor, theta0, **kwargs)
+    return {**summary, "x": x}
 
 
 def quadratic(theta):
@@ -34,8 +39,8 @@ def quadratic(theta):
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_every_method_minimizes_a_quadratic(method):
     result = run(quadratic, np.zeros(5), method=method, max_iter=100, tol=1e-10, options=None)
-    np.testing.assert_allclose(result.x, 1.0, atol=1e-5)
-    assert result.nit >= 1
+    np.testing.assert_allclose(result["x"], 1.0, atol=1e-5)
+    assert result["nit"] >= 1
 
 
 def test_options_override_the_max_iter_mapping():
@@ -49,7 +54,7 @@ def test_options_override_the_max_iter_mapping():
 
 def test_unknown_option_is_refused():
     with pytest.raises(ValueError, match=r"'CG' does not take the option\(s\) \['maxcor'\]"):
-        run(quadratic, np.zeros(2), method="CG", max_iter=5, tol=0, options={"maxcor": 3})
+        check_method("CG", 5, {"maxcor": 3}, n_params=2)
 
 
 def test_check_result_warns_only_when_the_method_failed():
@@ -261,7 +266,7 @@ def test_callback_sees_every_iteration_and_can_stop_the_fit(digits500):
     assert [W.shape for W in seen[-1][3]] == [(64, 6), (6, 10)]
     for W, W_seen in zip(clf.coefs_, seen[-1][3]):
         np.testing.assert_array_equal(W, W_seen)
-    assert clf.optimize_result_.stopped_by == "callback"
+    assert clf.optimize_result_["stopped_by"] == "callback"
 
 
 def test_callback_must_answer_with_a_boolean(digits500):
@@ -405,3 +410,151 @@ def test_warm_start_continues_the_validation_records(digits500):
     fit_quietly(clf, X, y)
     assert clf.validation_scores_[: len(first)] == first
     assert len(clf.validation_scores_) == len(clf.validation_loss_curve_) == len(clf.loss_curve_)
+
+
+def test_a_method_that_breaks_down_ends_the_fit_at_the_best_evaluated_parameters():
+    # trust-ncg with tol=0 on separable data: the loss reaches 1e-18, then the method divides
+    # by zero in its own step and proposes non-finite parameters.
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(n_samples=60, centers=2, cluster_std=0.5, random_state=0)
+    clf = BackpropClassifier(
+        hidden_layer_sizes=(3,), method="trust-ncg", tol=0, alpha=0, max_iter=500, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.warns(ConvergenceWarning, match="trust-ncg broke down after"):
+            clf.fit(X, y)
+    assert clf.optimize_result_["stopped_by"] == "breakdown"
+    assert not clf.optimize_result_["success"]
+    assert 0 <= clf.loss_ <= min(clf.loss_curve_) < 1e-10
+    assert all(np.isfinite(W).all() for W in clf.coefs_)
+
+
+def proposes_nan_after(n_steps):
+    """A custom method: n_steps of gradient descent, then a non-finite step."""
+
+    def method(fun, x0, args=(), jac=None, callback=None, **options):
+        x = x0.copy()
+        for _ in range(n_steps):
+            x = x - 0.5 * jac(x)
+            callback(x)
+        fun(np.full_like(x, np.nan))
+        raise AssertionError("the fit must end at the non-finite proposal")
+
+    return method
+
+
+def test_breakdown_returns_the_lowest_evaluated_j(digits500):
+    X, y = digits500
+    clf = BackpropClassifier(hidden_layer_sizes=(5,), method=proposes_nan_after(4), random_state=0)
+    with pytest.warns(ConvergenceWarning, match="broke down after 4 iteration"):
+        clf.fit(X, y)
+    assert clf.n_iter_ == 4 and clf.loss_ == min(clf.loss_curve_)
+    # Gradient descent lowers J at every step here: the best point is the fourth iterate.
+    assert clf.loss_ == clf.loss_curve_[-1]
+
+
+def returns(make_x):
+    """A custom method that evaluates J once and returns ``make_x(x0)`` as its solution."""
+
+    def method(fun, x0, args=(), jac=None, **options):
+        fun(x0)
+        return OptimizeResult(x=make_x(x0), success=True, status=0, message="done")
+
+    return method
+
+
+@pytest.mark.parametrize(
+    "make_x, error, message",
+    [
+        pytest.param(
+            lambda x0: np.full_like(x0, np.nan), ValueError, "returned non-finite", id="NaN"
+        ),
+        pytest.param(lambda x0: x0[:-1], ValueError, "returned x of shape", id="too short"),
+        pytest.param(lambda x0: x0.reshape(1, -1), ValueError, "returned x of shape", id="2-D"),
+        pytest.param(
+            lambda x0: ["a"] * x0.size, TypeError, "not an array of numbers", id="strings"
+        ),
+    ],
+)
+def test_a_custom_method_returning_junk_is_refused(digits500, make_x, error, message):
+    X, y = digits500
+    clf = BackpropClassifier(hidden_layer_sizes=(3,), method=returns(make_x))
+    with pytest.raises(error, match=message):
+        clf.fit(X, y)
+    assert not hasattr(clf, "coefs_")
+
+
+def test_a_custom_method_may_return_integers_or_a_list(digits500):
+    X, y = digits500
+    for make_x in (lambda x0: np.round(x0 * 3).astype(int), lambda x0: list(x0)):
+        clf = BackpropClassifier(hidden_layer_sizes=(3,), method=returns(make_x), random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(X, y)
+        assert all(W.dtype == np.float64 for W in clf.coefs_ + clf.intercepts_)
+        assert clf.loss_ > 0
+
+
+def test_custom_method_calling_convention(digits500):
+    # What docs/user_guide.rst promises a method of one's own: minimize splits J and ∇J, passes
+    # the curvature product and the callback of one argument, and the options.
+    X, y = digits500
+    seen = {}
+
+    def method(fun, x0, args=(), jac=None, hess=None, hessp=None, callback=None, **options):
+        seen.update(options, J=fun(x0), gradient=jac(x0), product=hessp(x0, np.ones_like(x0)))
+        callback(x0)
+        return OptimizeResult(x=x0, success=True, status=0, message="done")
+
+    clf = BackpropClassifier(hidden_layer_sizes=(3,), method=method, max_iter=7, tol=1e-3)
+    clf.set_params(options={"step": 0.5}).fit(X, y)
+    n_params = sum(W.size + b.size for W, b in zip(clf.coefs_, clf.intercepts_))
+    assert isinstance(seen["J"], float) and seen["J"] == clf.loss_
+    assert seen["gradient"].shape == seen["product"].shape == (n_params,)
+    assert (seen["maxiter"], seen["tol"], seen["step"]) == (7, 1e-3, 0.5)
+    assert clf.n_iter_ == 1
+
+
+def numpy_blas_threads():
+    return [
+        info["num_threads"]
+        for info in ThreadpoolController().info()
+        if info["user_api"] == "blas" and not _is_scipy_bundled(info["filepath"])
+    ]
+
+
+@pytest.mark.parametrize(
+    "n_features, hidden, one_thread",
+    [(8, (4,), True), (400, (256,), False)],
+)
+def test_numpy_blas_threads_follow_the_size_of_the_products(n_features, hidden, one_thread):
+    rng = np.random.RandomState(0)
+    X, y = rng.normal(size=(2000, n_features)), np.arange(2000) % 2
+    default = numpy_blas_threads()
+    seen = []
+    clf = BackpropClassifier(
+        hidden_layer_sizes=hidden,
+        max_iter=1,
+        callback=lambda *args: seen.append(numpy_blas_threads()),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    assert seen[0] == ([1] * len(default) if one_thread else default)
+    assert numpy_blas_threads() == default
+
+
+def test_loss_is_j_at_the_returned_parameters_after_an_abnormal_line_search():
+    # L-BFGS-B ends this fit with status 2 (ABNORMAL): scipy returns the last accepted iterate
+    # as x, but the J of its last rejected line-search trial as fun.
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(n_samples=60, centers=4, cluster_std=0.3, random_state=1)
+    clf = BackpropClassifier(hidden_layer_sizes=(5,), alpha=0, tol=0, max_iter=3000, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    assert clf.optimize_result_["status"] == 2
+    assert clf.loss_ == clf.loss_curve_[-1]

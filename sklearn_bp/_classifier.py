@@ -4,6 +4,8 @@ This module validates, encodes targets, and hands the objective of ``_network`` 
 ``_optimize``; it computes no derivative of its own.
 """
 
+import warnings
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -12,7 +14,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._chunking import get_chunk_n_rows
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import (
+    Interval,
+    Options,
+    StrOptions,
+    validate_parameter_constraints,
+)
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import (
@@ -22,15 +29,30 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._activations import ACTIVATIONS
+from ._activations import ACTIVATIONS, SATURATED_Z
 from ._network import (
     OUTPUTS,
     BackpropObjective,
+    CurvatureWorkspace,
     Network,
+    Workspace,
     decision_output,
+    may_overflow,
     output_log_proba,
+    scaled_decision_output,
+    scaled_log_proba,
+    unscale,
 )
-from ._optimize import METHODS, Monitor, check_result, minimize_objective
+from ._optimize import (
+    MAX_ITER,
+    METHODS,
+    Monitor,
+    blas_threads_for,
+    check_method,
+    check_result,
+    method_spec,
+    minimize_objective,
+)
 
 # A block of X and its buffers should stay in cache between the forward and the backward
 # pass: measured here, blocks of about 8 MiB ran 10-15% faster than one block of all rows,
@@ -38,19 +60,54 @@ from ._optimize import METHODS, Monitor, check_result, minimize_objective
 BLOCK_BYTES = 8 * 2**20
 MIN_BLOCK_ROWS = 1024
 
+# The saturation check at the start of a fit looks at this many rows, and warns when more
+# than this fraction of the first hidden layer's pre-activations are saturated.
+SATURATION_ROWS = 256
+SATURATED_FRACTION = 0.5
 
-def _block_rows(network, X):
+
+def _block_rows(network, X, curvature=False):
     """Rows per block: about ``BLOCK_BYTES`` of X and buffers, within ``working_memory``.
 
-    Each block holds activations, deltas and a scratch array for every non-input layer;
-    scikit-learn's ``working_memory`` setting bounds them, as it bounds
+    Each block holds activations, deltas and a scratch array for every non-input layer, and
+    for the methods that take curvature products six more arrays of the R-passes;
+    scikit-learn's ``working_memory`` setting bounds them all, as it bounds
     ``pairwise_distances_chunked``.
     """
     n_samples, n_features = X.shape
-    buffer_bytes = 3 * X.dtype.itemsize * sum(network.layer_sizes[1:])
+    buffer_bytes = Workspace.bytes_per_row(network, X.dtype)
+    if curvature:
+        buffer_bytes += CurvatureWorkspace.bytes_per_row(network, X.dtype)
     by_cache = max(MIN_BLOCK_ROWS, BLOCK_BYTES // (buffer_bytes + X.dtype.itemsize * n_features))
     by_memory = get_chunk_n_rows(buffer_bytes, max_n_rows=max(n_samples, 1))
     return max(1, min(by_cache, by_memory))
+
+
+def _warn_if_saturated(network, X, theta):
+    """Warn when most first-layer hidden units start saturated on the training rows.
+
+    Unscaled features of large magnitude push z(2) far onto the plateaus of the sigmoid or
+    tanh, where g′ and with it the gradient vanish: the fit then ends early at a poor model and
+    reports success. A few hundred rows show it for the price of one small product.
+    """
+    threshold = SATURATED_Z.get(network.activation)
+    if threshold is None or network.n_layers < 3:
+        return
+    rows = np.unique(np.linspace(0, X.shape[0] - 1, num=SATURATION_ROWS).astype(int))
+    W, b = network.unpack(theta)[0]
+    with np.errstate(over="ignore", invalid="ignore"):
+        Z = np.asarray(X[rows] @ W.astype(X.dtype)) + b
+    saturated = np.mean(~(np.abs(Z) <= threshold))
+    if saturated > SATURATED_FRACTION:
+        warnings.warn(
+            f"{saturated:.0%} of the first hidden layer's units start saturated on the "
+            f"training rows (|z| > {threshold:g}, where the {network.activation} derivative is all "
+            f"but zero), so backpropagation's gradient vanishes: the features are probably "
+            f"not scaled. Scale them, for example with make_pipeline(StandardScaler(), "
+            f"BackpropClassifier(...)).",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def _check_total_weight(weight, what):
@@ -66,8 +123,31 @@ def _check_total_weight(weight, what):
         )
 
 
-def _check_class_weight_dict(class_weight, classes):
-    """Refuse a class_weight dict with keys that are no class or weights that are no weight."""
+@contextmanager
+def _too_large_for_float(name):
+    """Name the input when numpy cannot convert a Python integer beyond float's range."""
+    try:
+        yield
+    except OverflowError as error:
+        raise ValueError(f"{name} holds a number too large for float64: {error}.") from error
+
+
+def _short(value, length=40):
+    """``repr(value)``, cut to ``length`` characters: a 400-digit integer makes no message."""
+    text = repr(value)
+    return text if len(text) <= length else f"{text[: length - 3]}..."
+
+
+def _as_float(value):
+    """``float(value)`` for any real number, with ±inf for integers beyond float's range."""
+    try:
+        return float(value)
+    except OverflowError:
+        return np.inf if value > 0 else -np.inf
+
+
+def _class_weight_floats(class_weight, classes):
+    """The class_weight dict with float values; refuse keys that are no class, values no weight."""
     known = set(classes.tolist())
     unknown = [key for key in class_weight if key not in known]
     if unknown:
@@ -75,13 +155,33 @@ def _check_class_weight_dict(class_weight, classes):
             f"class_weight has keys that are not classes: {unknown}; the classes are "
             f"{classes.tolist()}."
         )
+    floats = {}
     for key, value in class_weight.items():
         if isinstance(value, bool) or not isinstance(value, Real):
-            raise TypeError(f"class_weight[{key!r}] must be a real number, got {value!r}.")
-        if not (np.isfinite(value) and value >= 0):
+            raise TypeError(f"class_weight[{key!r}] must be a real number, got {_short(value)}.")
+        weight = _as_float(value)
+        if not (np.isfinite(weight) and weight >= 0):
             raise ValueError(
-                f"class_weight[{key!r}] must be a finite non-negative number, got {value!r}."
+                f"class_weight[{key!r}] must be a finite non-negative number, got {_short(value)}."
             )
+        floats[key] = weight
+    return floats
+
+
+def _check_weights_fit_dtype(weight, dtype):
+    """Refuse weights that overflow float64 or, for float32 data, float32: no numpy warning."""
+    largest = np.max(weight, initial=0.0)
+    if not np.isfinite(largest):
+        raise ValueError(
+            "The sample weights times class_weight overflow float64: rescale the sample "
+            "weights or class_weight."
+        )
+    if largest > np.finfo(dtype).max:
+        raise ValueError(
+            f"The sample weights (times class_weight) reach {largest:g}, beyond the largest "
+            f"{np.dtype(dtype).name} ({np.finfo(dtype).max:g}) that X's dtype can hold: "
+            f"rescale them."
+        )
 
 
 def _coefs_intercepts(network, theta):
@@ -146,8 +246,12 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         ==============  ============  ====================  ==========================
 
         L-BFGS-B and TNC also stop after ``maxfun`` evaluations of J (scipy's default for
-        L-BFGS-B: 15000). BFGS and SLSQP keep a dense n-by-n matrix for the n parameters and
-        refuse networks for which it would not fit in memory.
+        L-BFGS-B: 15000). BFGS and SLSQP keep a dense n-by-n matrix for the n parameters,
+        warn (``EfficiencyWarning``) above 500 parameters and refuse networks for which it
+        would not fit in memory. A callable is called as ``method(fun, x0, args, jac, hess,
+        hessp, bounds, constraints, callback, **options)``, where ``fun(x)`` returns J and
+        ``jac(x)`` its gradient (``minimize`` splits them), and returns an
+        ``OptimizeResult`` whose ``x`` holds one finite number per parameter.
 
     hessian : {"exact", "gauss-newton"}, default="exact"
         Curvature product handed as ``hessp`` to the methods that take one: the exact
@@ -155,7 +259,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         positive semi-definite, often the better model for truncated Newton methods.
 
     max_iter : int, default=200
-        Maximum number of iterations of the method (evaluations of J for ``"TNC"``).
+        Maximum number of iterations of the method (evaluations of J for ``"TNC"``), at most
+        2**31 − 1.
 
     tol : float, default=1e-5
         Tolerance handed to :func:`scipy.optimize.minimize` as its ``tol``; 0 turns the
@@ -199,8 +304,9 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     validation_fraction : float, default=0.1
         Fraction of the training rows held out for ``early_stopping``.
 
-    n_iter_no_change : int, default=10
-        Iterations without improvement after which ``early_stopping`` ends the fit.
+    n_iter_no_change : int or numpy.inf, default=10
+        Iterations without improvement after which ``early_stopping`` ends the fit;
+        ``numpy.inf`` never ends it early (the best parameters are still kept).
 
     Attributes
     ----------
@@ -230,7 +336,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
 
     loss_curve_ : list of float
         J after every iteration; it continues the previous curve under ``warm_start``. Its
-        last entry is ``loss_`` unless ``early_stopping`` went back to an earlier iteration.
+        last entry is ``loss_`` unless ``early_stopping`` went back to an earlier iteration
+        (or the method is SLSQP, whose callback sees its line searches' first trial points).
 
     n_iter_ : int
         Number of iterations the method ran.
@@ -252,8 +359,10 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         without its penalty) after every iteration.
 
     best_validation_score_ : float or None
-        With ``early_stopping``, the best of ``validation_scores_``; the returned parameters
-        are those of that iteration.
+        With ``early_stopping``, the validation score of the returned parameters: the best of
+        this fit's ``validation_scores_``, or, under ``warm_start``, the previous fit's best if
+        this fit found none better (the same rows are held out), or the score of the start if
+        the method ran no iteration.
 
     n_layers_ : int
         Number of layers L, input and output layers included.
@@ -264,8 +373,12 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     out_activation_ : str
         Activation of the output units actually used.
 
-    optimize_result_ : OptimizeResult
-        What :func:`scipy.optimize.minimize` returned.
+    optimize_result_ : dict
+        A summary of what :func:`scipy.optimize.minimize` returned, plain numbers and text:
+        ``success``, ``status``, ``message``, ``fun`` (``loss_``), ``gradient_norm`` (of the
+        gradient at the returned parameters), ``nit``, ``nfev``, ``nhev``, and ``stopped_by``
+        (``"callback"``, ``"early_stopping"``, ``"interrupted"`` or ``"breakdown"``) when the
+        fit was not ended by the method's own test. The method's internal state is not kept.
 
     See Also
     --------
@@ -300,7 +413,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         "alpha": [Interval(Real, 0, None, closed="left")],
         "method": [StrOptions(set(METHODS)), callable],
         "hessian": [StrOptions({"exact", "gauss-newton"})],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, MAX_ITER, closed="both")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "warm_start": ["boolean"],
@@ -310,8 +423,14 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         "callback": [callable, None],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [
+            Interval(Integral, 1, None, closed="left"),
+            Options(Real, {np.inf}),
+        ],
     }
+    # Parameters that scikit-learn's validation compares as floats: checked as float(value),
+    # so that an integer beyond float's range or a Fraction gets a message that names them.
+    _real_parameters = ("alpha", "tol", "validation_fraction")
 
     def __init__(
         self,
@@ -352,6 +471,23 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
 
+    def _validate_params(self):
+        """Validate the hyperparameters as scikit-learn does, real numbers as floats."""
+        params = self.get_params(deep=False)
+        for name in self._real_parameters:
+            value = params[name]
+            if isinstance(value, Real) and not isinstance(value, bool | np.bool_):
+                try:
+                    params[name] = float(value)
+                except OverflowError:
+                    raise ValueError(
+                        f"The {name!r} parameter of {type(self).__name__} must be a finite "
+                        f"number, got an integer too large for a float: {_short(value)}."
+                    ) from None
+        validate_parameter_constraints(
+            self._parameter_constraints, params, caller_name=type(self).__name__
+        )
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the network to data X and targets y.
@@ -371,22 +507,35 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             The fitted estimator.
         """
         # A failed fit must not leave a half-fitted estimator: validate_data already records
-        # n_features_in_ on self, so put every attribute back as it was on any error.
+        # n_features_in_ on self, so put every attribute back as it was on any error, and
+        # the state of a RandomState passed as random_state with it.
         state_before = dict(self.__dict__)
+        random_state = self.random_state
+        rng_before = (
+            random_state.get_state() if isinstance(random_state, np.random.RandomState) else None
+        )
         try:
             return self._fit(X, y, sample_weight)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(state_before)
+            if rng_before is not None:
+                random_state.set_state(rng_before)
             raise
 
     def _fit(self, X, y, sample_weight):
+        # Everything that can be refused is refused before anything of the network's size is
+        # allocated and before a random number is drawn.
         problem = self._prepare(X, y, sample_weight)
         network = problem["network"]
+        check_method(self.method, self.max_iter, self.options, network.n_params)
+        self._check_warm_start(network, problem["classes"])
         random_state = check_random_state(self.random_state)
-        theta0 = self._initial_theta(network, problem["classes"], random_state)
         train, validation = self._split(problem, random_state)
-        objective = self._objective(network, problem, train)
+        theta0 = self._initial_theta(network, random_state)
+        objective = self._objective(network, problem, train, method_spec(self.method).hessp)
+        if not self._continues():
+            _warn_if_saturated(network, objective.X, theta0)
         monitor = Monitor(
             objective.loss_gradient,
             {
@@ -396,30 +545,33 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             views=lambda theta: _coefs_intercepts(network, theta),
             validation=None if validation is None else self._scorer(network, problem, validation),
             n_iter_no_change=self.n_iter_no_change,
-            tol=self.tol,
+            tol=float(self.tol),
             callback=self.callback,
             verbose=self.verbose,
             first_iteration=len(self._previous("loss_curve_")) + 1,
         )
-        result = minimize_objective(
-            monitor,
-            theta0,
-            method=self.method,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            options=self.options,
-        )
+        if validation is not None and self._continues():
+            monitor.offer_start(theta0)
+        with blas_threads_for(objective):
+            x, result = minimize_objective(
+                monitor,
+                theta0,
+                method=self.method,
+                max_iter=self.max_iter,
+                tol=float(self.tol),
+                options=self.options,
+            )
         n_iter = check_result(result, self.method, self.max_iter, self.options)
-        self._store_fit(network, problem, result, monitor, n_iter)
+        self._store_fit(network, problem, x, result, monitor, n_iter)
         return self
 
-    def _store_fit(self, network, problem, result, monitor, n_iter):
+    def _store_fit(self, network, problem, x, result, monitor, n_iter):
         """Set every fitted attribute at once, when nothing can fail any more."""
         self.coefs_, self.intercepts_ = (
-            [array.copy() for array in arrays] for arrays in _coefs_intercepts(network, result.x)
+            [array.copy() for array in arrays] for arrays in _coefs_intercepts(network, x)
         )
         self.classes_ = problem["classes"]
-        self.loss_ = float(result.fun)
+        self.loss_ = result["fun"]
         self.loss_curve_ = self._previous("loss_curve_") + monitor.loss_curve
         self.n_iter_ = n_iter
         self.n_fun_evals_ = monitor.n_fun_evals
@@ -432,7 +584,10 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             self.validation_loss_curve_ = (
                 self._previous("validation_loss_curve_") + monitor.validation_loss_curve
             )
-            self.best_validation_score_ = max(self.validation_scores_)
+            # The score of the parameters returned: under warm_start the previous fit's, on
+            # the same validation rows, unless this fit found better ones.
+            self.best_validation_score_ = monitor.best_score
+            self._validation_seed = problem["validation_seed"]
         else:
             self.validation_scores_ = self.validation_loss_curve_ = None
             self.best_validation_score_ = None
@@ -444,6 +599,10 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         self._target_type = problem["target_type"]
         self._y_dtype = problem["y_dtype"]
 
+    def _continues(self):
+        """Whether this fit continues the previous one (``warm_start`` after a fit)."""
+        return self.warm_start and hasattr(self, "coefs_")
+
     def _previous(self, name):
         """A record of the previous fit that a warm-started fit continues, else empty."""
         if self.warm_start and getattr(self, name, None) is not None:
@@ -451,17 +610,25 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         return []
 
     def _split(self, problem, random_state):
-        """Row indices for training and, with ``early_stopping``, for validation."""
+        """Row indices for training and, with ``early_stopping``, for validation.
+
+        The split is drawn from a seed that a warm-started fit takes over from the previous
+        fit: the same rows stay held out, so that scores of the two fits compare.
+        """
         n_samples = problem["X"].shape[0]
         if not self.early_stopping:
             return np.arange(n_samples), None
+        seed = getattr(self, "_validation_seed", None) if self._continues() else None
+        if seed is None:
+            seed = int(random_state.randint(np.iinfo(np.int32).max))
+        problem["validation_seed"] = seed
         stratify = None if problem["target_type"] == "multilabel" else problem["y"]
         try:
             train, validation = train_test_split(
                 np.arange(n_samples),
-                test_size=self.validation_fraction,
+                test_size=float(self.validation_fraction),
                 stratify=stratify,
-                random_state=random_state,
+                random_state=seed,
             )
         except ValueError as error:
             raise ValueError(
@@ -473,7 +640,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         _check_total_weight(weight[validation], "The sample weights of the validation rows")
         return train, validation
 
-    def _objective(self, network, problem, rows):
+    def _objective(self, network, problem, rows, curvature=False):
         X = problem["X"] if len(rows) == problem["X"].shape[0] else problem["X"][rows]
         return BackpropObjective(
             network,
@@ -481,7 +648,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             problem["Y"][rows],
             problem["sample_weight"][rows],
             self.alpha,
-            _block_rows(network, X),
+            _block_rows(network, X, curvature),
         )
 
     def _scorer(self, network, problem, rows):
@@ -510,15 +677,17 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         problem = self._prepare(X, y, sample_weight, dtype)
         network = problem["network"]
         objective = self._objective(network, problem, np.arange(problem["X"].shape[0]))
+        self._check_warm_start(network, problem["classes"])
         random_state = check_random_state(self.random_state)
-        return objective, self._initial_theta(network, problem["classes"], random_state)
+        return objective, self._initial_theta(network, random_state)
 
     def _prepare(self, X, y, sample_weight, dtype=(np.float64, np.float32)):
         """Validate the data and hyperparameters; encode the targets; lay out the network."""
         hidden = self._hidden_layer_sizes()
-        X, y = validate_data(
-            self, X, y, accept_sparse=["csr", "csc"], dtype=list(dtype), multi_output=True
-        )
+        with _too_large_for_float("X"):
+            X, y = validate_data(
+                self, X, y, accept_sparse=["csr", "csc"], dtype=list(dtype), multi_output=True
+            )
         if X.ndim != 2:
             raise ValueError(f"X must be a 2-D array, got an array with {X.ndim} dimensions.")
         if sparse.issparse(X):
@@ -541,7 +710,9 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
 
     def _hidden_layer_sizes(self):
         sizes = self.hidden_layer_sizes
-        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
+        if isinstance(sizes, np.ndarray) and sizes.ndim == 0:
+            sizes = sizes.item()  # a 0-d array: its one number
+        sizes = [sizes] if np.ndim(sizes) == 0 else list(sizes)
         for size in sizes:
             if isinstance(size, bool) or not isinstance(size, Integral):
                 raise TypeError(
@@ -585,21 +756,33 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         return y, Y, classes, "multiclass"
 
     def _sample_weight(self, sample_weight, X, y, classes, target_type):
-        """Combine sample weights and class weights into the w_i of the cost."""
-        weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+        """Combine sample weights and class weights into the w_i of the cost, in X's dtype.
+
+        Computed in float64 and checked before the cast, so that weights beyond the range of
+        X's dtype are refused instead of overflowing with a numpy warning.
+        """
+        with _too_large_for_float("sample_weight"):
+            weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
         if self.class_weight is not None:
             if target_type == "multilabel":
                 raise ValueError("class_weight is not supported for multilabel targets.")
-            if isinstance(self.class_weight, dict):
-                _check_class_weight_dict(self.class_weight, classes)
-            per_class = compute_class_weight(self.class_weight, classes=classes, y=y)
-            weight = weight * per_class[np.searchsorted(classes, y)].astype(X.dtype)
+            class_weight = self.class_weight
+            if isinstance(class_weight, dict):
+                class_weight = _class_weight_floats(class_weight, classes)
+            per_class = compute_class_weight(class_weight, classes=classes, y=y)
+            with np.errstate(over="ignore"):  # refused just below, not warned about
+                weight = weight * per_class[np.searchsorted(classes, y)]
+        _check_weights_fit_dtype(weight, X.dtype)
+        weight = weight.astype(X.dtype, copy=False)
         _check_total_weight(weight, "The sample weights")
         return weight
 
-    def _initial_theta(self, network, classes, random_state):
-        if not (self.warm_start and hasattr(self, "coefs_")):
-            return network.initial_theta(random_state)
+    def _check_warm_start(self, network, classes):
+        """Refuse to continue a fit of other classes or another network."""
+        if not self._continues():
+            return
         if not np.array_equal(classes, self.classes_):
             raise ValueError(
                 f"warm_start can only continue a fit with the same classes: the previous fit "
@@ -610,7 +793,11 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
                 f"warm_start can only continue a fit with the same layer sizes: the previous "
                 f"fit had {self._network.layer_sizes}, this one has {network.layer_sizes}."
             )
-        return network.pack(self.coefs_, self.intercepts_)
+
+    def _initial_theta(self, network, random_state):
+        if self._continues():
+            return network.pack(self.coefs_, self.intercepts_)
+        return network.initial_theta(random_state)
 
     @property
     def thetas_(self):
@@ -619,10 +806,15 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         return [np.column_stack([b, W.T]) for W, b in zip(self.coefs_, self.intercepts_)]
 
     def _output(self, X):
-        """z(L) for the rows of X, computed in X's dtype (float32 or float64)."""
+        """z(L) for the rows of X in X's dtype, and the rows whose z overflows.
+
+        Returns ``Z, saturated``: ``saturated`` is None, or ``(rows, M, e)`` for the rows
+        whose ordinary forward pass overflows X's dtype (``Z`` holds them clipped into its
+        range) with their exact z = 2^e M from :func:`scaled_decision_output`.
+        """
         check_is_fitted(self)
         # scikit-learn's finiteness check sums X, which may overflow near the largest float32.
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"), _too_large_for_float("X"):
             X = validate_data(
                 self, X, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32], reset=False
             )
@@ -635,21 +827,35 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         block_rows = _block_rows(self._network, X)
         with np.errstate(over="ignore", invalid="ignore"):
             Z = decision_output(self._network, params, X, block_rows)
-        if X.dtype == np.float64:
-            return Z
-        overflowed = ~np.isfinite(Z).all(axis=1)
-        if overflowed.any():
-            # Rows whose z leaves float32's range: redo them in float64, where they come out
-            # finite and saturated, then clip them into the range, which saturates just as well.
-            Z64 = decision_output(
-                self._network,
-                list(zip(self.coefs_, self.intercepts_)),
-                X[overflowed].astype(np.float64),
-                block_rows,
-            )
-            largest = np.finfo(X.dtype).max
-            Z[overflowed] = np.clip(Z64, -largest, largest)
-        return Z
+        params64 = list(zip(self.coefs_, self.intercepts_))
+        rows = may_overflow(self._network, params64, X, X.dtype)
+        if not rows.any():
+            return Z, None
+        M, exponents = scaled_decision_output(self._network, params64, X[rows].astype(np.float64))
+        Z[rows] = unscale(M, exponents, X.dtype)
+        return Z, (rows, M, exponents)
+
+    def decision_function(self, X):
+        """Return the output layer's input z(L) for the rows of X.
+
+        For logistic output units z is the log-odds of each output, log(h / (1 − h)); for a
+        softmax it is the log-probabilities up to a constant per row. Inputs so large that z
+        overflows X's dtype give z clipped to its largest value, with its sign.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input samples.
+
+        Returns
+        -------
+        z : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            For binary targets one value per row, positive where the second class of
+            ``classes_`` is predicted, as scikit-learn's linear classifiers return; else one
+            column per class or label. In X's floating dtype.
+        """
+        Z, _ = self._output(X)
+        return Z.ravel() if self._target_type == "binary" else Z
 
     def predict(self, X):
         """Predict class labels for the rows of X.
@@ -708,7 +914,15 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_classes)
             Probabilities, in the order of ``classes_``, in X's floating dtype.
         """
-        log_proba = output_log_proba(self._output(X), self.out_activation_, self._target_type)
+        Z, saturated = self._output(X)
+        # Saturated rows hold z near the largest float: differences of such z overflow to −inf
+        # on the way, which is the right log-probability.
+        kind = self._target_type
+        with np.errstate(over="ignore"):
+            log_proba = output_log_proba(Z, self.out_activation_, kind)
+            if saturated is not None:
+                rows, M, exponents = saturated
+                log_proba[rows] = scaled_log_proba(M, exponents, self.out_activation_, kind)
         return np.exp(log_proba, out=log_proba)
 
     def __sklearn_tags__(self):

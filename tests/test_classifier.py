@@ -2,14 +2,23 @@
 
 import pickle
 import warnings
+from fractions import Fraction
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import sparse
+from scipy.special import expit, softmax
 from sklearn import config_context
-from sklearn.datasets import load_digits, make_classification, make_multilabel_classification
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.datasets import (
+    load_breast_cancer,
+    load_digits,
+    load_iris,
+    make_blobs,
+    make_classification,
+    make_multilabel_classification,
+)
+from sklearn.exceptions import ConvergenceWarning, EfficiencyWarning
 from sklearn.metrics import recall_score
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
 from sklearn.pipeline import make_pipeline
@@ -103,7 +112,7 @@ def test_fitted_attributes_and_layouts(small):
         assert_array_equal(Theta[:, 1:], W.T)
     assert (clf.n_layers_, clf.n_outputs_, clf.out_activation_) == (4, 3, "logistic")
     assert 1 <= clf.n_iter_ <= clf.max_iter
-    assert clf.optimize_result_.fun == clf.loss_
+    assert clf.optimize_result_["fun"] == clf.loss_
 
 
 def test_binary_target_uses_one_output_unit():
@@ -270,7 +279,7 @@ def test_tol_zero_runs_to_max_iter_and_options_override(small):
     clf = fit_quietly(BackpropClassifier(hidden_layer_sizes=(4,), tol=0, max_iter=25), X, y)
     assert clf.n_iter_ == 25
     clf = fit_quietly(BackpropClassifier(hidden_layer_sizes=(4,), options={"maxiter": 7}), X, y)
-    assert clf.optimize_result_.nit == 7
+    assert clf.optimize_result_["nit"] == 7
 
 
 @pytest.mark.parametrize("method", ["L-BFGS-B", "BFGS", "CG", "TNC", "SLSQP"])
@@ -380,7 +389,7 @@ def test_keyboard_interrupt_keeps_the_best_parameters_so_far(small, monkeypatch)
         for theta in calls[:-1]
     ]
     assert_allclose(clf.loss_, min(losses), rtol=1e-12)
-    assert clf.optimize_result_.status == -1
+    assert clf.optimize_result_["status"] == -1
 
 
 def test_keyboard_interrupt_before_any_evaluation_leaves_estimator_as_before(small, monkeypatch):
@@ -407,3 +416,202 @@ def test_non_finite_cost_stops_the_fit_with_a_clear_error(small, monkeypatch):
     with pytest.raises(ValueError, match="became non-finite"):
         clf.fit(X, y)
     assert not hasattr(clf, "coefs_")
+
+
+@pytest.mark.parametrize(
+    "out_activation, target",
+    [
+        ("logistic", "binary"),
+        ("logistic", "multiclass"),
+        ("softmax", "multiclass"),
+        ("logistic", "multilabel"),
+    ],
+)
+def test_decision_function_is_the_output_layers_input(small, out_activation, target):
+    X, y = small
+    Y = {"binary": y % 2, "multiclass": y, "multilabel": np.c_[y == 0, y == 1, y % 2]}[target]
+    clf = fit_quietly(
+        BackpropClassifier(
+            hidden_layer_sizes=(6,), out_activation=out_activation, max_iter=50, random_state=0
+        ),
+        X,
+        Y,
+    )
+    Z = clf.decision_function(X)
+    # The course's forward pass, written out from thetas_: z(L) = Θ(L−1) [1; a(L−1)].
+    A = X
+    for Theta in clf.thetas_[:-1]:
+        A = expit(np.c_[np.ones(len(A)), A] @ Theta.T)
+    expected = np.c_[np.ones(len(A)), A] @ clf.thetas_[-1].T
+    proba = clf.predict_proba(X)
+    if target == "binary":
+        assert Z.shape == (200,)
+        assert_allclose(Z, expected.ravel(), rtol=1e-10)
+        assert_allclose(expit(Z), proba[:, 1], rtol=1e-12)
+        assert_array_equal(clf.predict(X), clf.classes_[(Z > 0).astype(int)])
+        return
+    assert_allclose(Z, expected, rtol=1e-10)
+    if target == "multilabel":
+        assert_allclose(expit(Z), proba, rtol=1e-12)
+    elif out_activation == "softmax":
+        assert_allclose(softmax(Z, axis=1), proba, rtol=1e-12)
+    else:
+        assert_allclose(expit(Z) / expit(Z).sum(axis=1, keepdims=True), proba, rtol=1e-12)
+    assert Z.dtype == np.float64
+    assert clf.decision_function(X.astype(np.float32)).dtype == np.float32
+
+
+def test_unscaled_features_warn_that_hidden_units_start_saturated():
+    X, y = load_breast_cancer(return_X_y=True)
+    with pytest.warns(UserWarning, match=r"start saturated.*StandardScaler"):
+        fit_quietly(BackpropClassifier(random_state=0, max_iter=5), X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        model = make_pipeline(StandardScaler(), BackpropClassifier(random_state=0, max_iter=5))
+        fit_quietly(model, X, y)
+        # ReLU units have no plateau to start on.
+        fit_quietly(BackpropClassifier(activation="relu", random_state=0, max_iter=5), X, y)
+
+
+def test_fitted_model_keeps_a_summary_of_the_result_not_the_solver_state(digits):
+    X_train, _, y_train, _ = digits
+    clf = make_pipeline(StandardScaler(), BackpropClassifier(alpha=1.0, random_state=0))
+    clf.fit(X_train, y_train)
+    result = clf[-1].optimize_result_
+    assert set(result) == {
+        "success",
+        "status",
+        "message",
+        "fun",
+        "gradient_norm",
+        "nit",
+        "nfev",
+        "nhev",
+    }
+    assert all(type(value) in (bool, int, float, str) for value in result.values())
+    assert result["fun"] == clf[-1].loss_ and result["nit"] == clf[-1].n_iter_
+    # MLPClassifier's pickle of the same network takes 37 kB; L-BFGS-B's memory alone 332 kB.
+    assert len(pickle.dumps(clf[-1])) < 40_000
+
+
+def test_n_iter_no_change_may_be_infinite_as_in_mlpclassifier(small):
+    X, y = small
+    clf = BackpropClassifier(
+        hidden_layer_sizes=(5,),
+        early_stopping=True,
+        n_iter_no_change=np.inf,
+        tol=0,
+        max_iter=25,
+        random_state=0,
+    )
+    fit_quietly(clf, X, y)
+    assert clf.n_iter_ == 25 and len(clf.validation_scores_) == 25
+
+
+def test_zero_dimensional_hidden_layer_sizes_is_its_number(small):
+    X, y = small
+    zero_d = BackpropClassifier(hidden_layer_sizes=np.array(4), max_iter=5, random_state=0)
+    plain = BackpropClassifier(hidden_layer_sizes=4, max_iter=5, random_state=0)
+    assert_array_equal(fit_quietly(zero_d, X, y).coefs_[0], fit_quietly(plain, X, y).coefs_[0])
+
+
+def test_fractions_are_real_numbers(small):
+    X, y = small
+    params = dict(hidden_layer_sizes=(4,), max_iter=10, early_stopping=True, random_state=0)
+    exact = BackpropClassifier(
+        class_weight={0: Fraction(1, 2), 1: 1, 2: 1},
+        validation_fraction=Fraction(1, 5),
+        alpha=Fraction(1, 4),
+        tol=Fraction(1, 10**5),
+        **params,
+    )
+    floats = BackpropClassifier(
+        class_weight={0: 0.5, 1: 1.0, 2: 1.0},
+        validation_fraction=0.2,
+        alpha=0.25,
+        tol=1e-5,
+        **params,
+    )
+    assert_array_equal(fit_quietly(exact, X, y).coefs_[0], fit_quietly(floats, X, y).coefs_[0])
+
+
+def validation_rows(clf, y):
+    """The rows early stopping held out, drawn again from the seed the estimator keeps."""
+    return train_test_split(
+        np.arange(len(y)),
+        test_size=clf.validation_fraction,
+        stratify=y,
+        random_state=clf._validation_seed,
+    )[1]
+
+
+def test_early_stopping_attributes_describe_the_returned_parameters_under_warm_start(small):
+    X, y = small
+    y = np.where(np.random.RandomState(1).uniform(size=200) < 0.3, (y + 1) % 3, y)  # noisy
+    clf = BackpropClassifier(
+        hidden_layer_sizes=(20,),
+        alpha=1e-4,
+        early_stopping=True,
+        n_iter_no_change=3,
+        validation_fraction=0.3,
+        warm_start=True,
+        random_state=0,
+    )
+    for _ in range(3):
+        fit_quietly(clf, X, y)
+        rows = validation_rows(clf, y)
+        assert clf.score(X[rows], y[rows]) == clf.best_validation_score_
+    first_seed = clf._validation_seed
+    fit_quietly(clf, X, y)
+    assert clf._validation_seed == first_seed
+    # The start of a warm-started fit was the previous fit's best: a fit that finds nothing
+    # better returns it, and keeps its score.
+    best = clf.best_validation_score_
+    coefs = [W.copy() for W in clf.coefs_]
+    fit_quietly(clf.set_params(max_iter=2), X, y)
+    if max(clf.validation_scores_[-2:]) <= best:
+        assert clf.best_validation_score_ == best
+        assert_array_equal(clf.coefs_[0], coefs[0])
+
+
+def test_early_stopping_when_the_method_stops_before_its_first_iteration():
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    clf = BackpropClassifier(early_stopping=True, tol=1.0, random_state=0).fit(X, y)
+    plain = BackpropClassifier(tol=1.0, random_state=0).fit(X, y)
+    assert clf.n_iter_ == plain.n_iter_ == 0
+    assert clf.validation_scores_ == [] and clf.loss_curve_ == []
+    rows = validation_rows(clf, y)
+    assert clf.best_validation_score_ == clf.score(X[rows], y[rows])
+
+
+@pytest.mark.parametrize("method", ["BFGS", "SLSQP"])
+def test_dense_methods_warn_when_the_network_makes_them_slow(digits, method):
+    X_train, _, y_train, _ = digits
+    X = StandardScaler().fit_transform(X_train)
+    with pytest.warns(EfficiencyWarning, match=rf"Method '{method}' updates a dense"):
+        fit_quietly(BackpropClassifier(method=method, max_iter=1, random_state=0), X, y_train)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EfficiencyWarning)
+        small_network = BackpropClassifier(hidden_layer_sizes=(5,), method=method, max_iter=1)
+        fit_quietly(small_network, X, y_train)
+
+
+@pytest.mark.parametrize("method", ["SLSQP", "TNC", "L-BFGS-B"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_loss_is_never_negative_on_separable_data(method, dtype):
+    # Once written m + log S − y·z, the softmax cost cancelled to −7.6e-15 here (−4e-6 in
+    # float32): m − y·z and log S are each at least 0 as computed.
+    X, y = make_blobs(n_samples=60, centers=3, cluster_std=0.3, random_state=0)
+    clf = BackpropClassifier(
+        hidden_layer_sizes=(),
+        out_activation="softmax",
+        alpha=0,
+        tol=0,
+        max_iter=3000,
+        method=method,
+        random_state=0,
+    )
+    fit_quietly(clf, X.astype(dtype), y)
+    assert clf.loss_ >= 0 and min(clf.loss_curve_) >= 0
+    assert clf.loss_ < 1e-5

@@ -6,6 +6,7 @@ message. ``docs/bad_input.rst`` is this table for readers, and
 """
 
 import re
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +76,13 @@ FIT_DATA = [
         id="None in object X",
     ),
     pytest.param(X + 1j, y, ValueError, "Complex data not supported", id="complex X"),
+    pytest.param(
+        [[10**400] * 3] * 20,
+        y,
+        ValueError,
+        "X holds a number too large for float64",
+        id="integer beyond float64 in X",
+    ),
     pytest.param(None, y, ValueError, "Expected 2D array, got scalar array", id="X is None"),
     pytest.param(
         [[1.0, 2.0], [3.0]],
@@ -190,6 +198,12 @@ SAMPLE_WEIGHTS = [
         "sample weight",
         id="subnormal",
     ),
+    pytest.param(
+        [10**400] * 20,
+        ValueError,
+        "sample_weight holds a number too large for float64",
+        id="integer beyond float64",
+    ),
 ]
 
 
@@ -211,6 +225,12 @@ PARAMS = [
     ({"hidden_layer_sizes": (True,)}, TypeError, "got True"),
     ({"hidden_layer_sizes": 2.5}, ValueError, "'hidden_layer_sizes' parameter"),
     ({"hidden_layer_sizes": "ab"}, ValueError, "'hidden_layer_sizes' parameter"),
+    pytest.param(
+        {"hidden_layer_sizes": np.array(2.5)},
+        TypeError,
+        "hidden_layer_sizes must contain integers, got 2.5",
+        id="hidden_layer_sizes 0-d float array",
+    ),
     ({"hidden_layer_sizes": None}, ValueError, "'hidden_layer_sizes' parameter"),
     ({"activation": "softplus"}, ValueError, "'activation' parameter"),
     ({"activation": "Logistic"}, ValueError, "'activation' parameter"),
@@ -222,6 +242,12 @@ PARAMS = [
     ({"alpha": np.inf}, ValueError, "'alpha' parameter"),
     ({"alpha": "1"}, ValueError, "'alpha' parameter"),
     ({"alpha": None}, ValueError, "'alpha' parameter"),
+    pytest.param(
+        {"alpha": 10**400},
+        ValueError,
+        "The 'alpha' parameter of BackpropClassifier must be a finite number",
+        id="alpha integer beyond float64",
+    ),
     ({"method": "adam"}, ValueError, "'method' parameter"),
     ({"method": "l-bfgs-b"}, ValueError, "'method' parameter"),
     ({"method": "Nelder-Mead"}, ValueError, "'method' parameter"),
@@ -242,11 +268,23 @@ PARAMS = [
     ({"max_iter": np.inf}, ValueError, "'max_iter' parameter"),
     ({"max_iter": "10"}, ValueError, "'max_iter' parameter"),
     ({"max_iter": None}, ValueError, "'max_iter' parameter"),
+    pytest.param(
+        {"method": "TNC", "max_iter": 2**31},
+        ValueError,
+        "'max_iter' parameter of BackpropClassifier must be an int in the range [1, 2147483647]",
+        id="max_iter beyond a C int",
+    ),
     ({"tol": -1e-3}, ValueError, "'tol' parameter"),
     ({"tol": np.nan}, ValueError, "'tol' parameter"),
     ({"tol": np.inf}, ValueError, "'tol' parameter"),
     ({"tol": "0.1"}, ValueError, "'tol' parameter"),
     ({"tol": None}, ValueError, "'tol' parameter"),
+    pytest.param(
+        {"tol": 10**400},
+        ValueError,
+        "The 'tol' parameter of BackpropClassifier must be a finite number",
+        id="tol integer beyond float64",
+    ),
     ({"class_weight": "auto"}, ValueError, "'class_weight' parameter"),
     ({"class_weight": [1, 2]}, ValueError, "'class_weight' parameter"),
     ({"class_weight": {5: 1.0}}, ValueError, "class_weight has keys that are not classes: [5]"),
@@ -274,6 +312,12 @@ PARAMS = [
         ValueError,
         "class_weight",
         id="infinite class_weight",
+    ),
+    pytest.param(
+        {"class_weight": {0: 10**400, 1: 1.0}},
+        ValueError,
+        "class_weight[0] must be a finite non-negative number, got 1000",
+        id="class_weight integer beyond float64",
     ),
     pytest.param(
         {"class_weight": {0: "a", 1: 1.0}},
@@ -323,6 +367,12 @@ PARAMS = [
         ValueError,
         "maxiter",
         id="options maxiter 'a'",
+    ),
+    pytest.param(
+        {"method": "TNC", "options": {"maxfun": 2**40}},
+        ValueError,
+        "options['maxfun'] must be an integer from 1 to 2147483647",
+        id="options maxfun beyond a C int",
     ),
     ({"callback": 1}, ValueError, "'callback' parameter"),
     ({"callback": "print"}, ValueError, "'callback' parameter"),
@@ -422,6 +472,42 @@ FIT_COMBINATIONS = [
 ]
 
 
+# Weights whose product or cast overflows: refused before numpy can warn. params, X dtype,
+# sample_weight, message.
+OVERFLOWING_WEIGHTS = [
+    pytest.param(
+        {"class_weight": {0: 1e308, 1: 1.0}},
+        np.float64,
+        np.full(20, 10.0),
+        "The sample weights times class_weight overflow float64",
+        id="class_weight times sample_weight beyond float64",
+    ),
+    pytest.param(
+        {"class_weight": {0: 1e39, 1: 1.0}},
+        np.float32,
+        None,
+        "beyond the largest float32",
+        id="class_weight beyond float32 data",
+    ),
+    pytest.param(
+        {},
+        np.float32,
+        np.full(20, 1e39),
+        "beyond the largest float32",
+        id="sample_weight beyond float32 data",
+    ),
+]
+
+
+@pytest.mark.parametrize("params, dtype, sample_weight, message", OVERFLOWING_WEIGHTS)
+def test_overflowing_weights_are_refused_without_numpy_warnings(
+    params, dtype, sample_weight, message
+):
+    clf = BackpropClassifier(hidden_layer_sizes=(3,), **params)
+    with pytest.raises(ValueError, match=re.escape(message)), numpy_must_not_warn():
+        clf.fit(X.astype(dtype), y, sample_weight=sample_weight)
+
+
 @pytest.mark.parametrize("params, X_bad, y_bad, sample_weight, error, message", FIT_COMBINATIONS)
 def test_fit_refuses_parameters_that_do_not_fit_the_data(
     params, X_bad, y_bad, sample_weight, error, message
@@ -462,7 +548,7 @@ def fitted():
     }
 
 
-PREDICT_METHODS = ["predict", "predict_proba", "predict_log_proba", "score"]
+PREDICT_METHODS = ["predict", "predict_proba", "predict_log_proba", "decision_function", "score"]
 
 # predict, predict_proba, predict_log_proba and score: id, the model ("array": fitted on an
 # array, "frame": on a DataFrame with columns a, b, c), X, exception, message.
@@ -482,6 +568,13 @@ PREDICT_DATA = [
         "array", np.full((20, 3), "a"), ValueError, "could not convert string to float", id="string"
     ),
     pytest.param("array", X + 1j, ValueError, "Complex data not supported", id="complex"),
+    pytest.param(
+        "array",
+        [[10**400] * 3] * 2,
+        ValueError,
+        "X holds a number too large for float64",
+        id="integer beyond float64",
+    ),
     pytest.param("array", np.empty((0, 3)), ValueError, "Found array with 0 sample", id="empty"),
     pytest.param("array", X[0], ValueError, "Expected 2D array, got 1D array", id="1-D"),
     pytest.param("array", X[:, :, np.newaxis], ValueError, "Found array with dim 3", id="3-D"),
@@ -776,9 +869,50 @@ def test_failed_fit_during_optimization_restores_state():
         assert_array_equal(W_now, W_before)
 
 
+@pytest.mark.parametrize(
+    "params, y_bad",
+    [
+        pytest.param({"early_stopping": True}, np.r_[np.zeros(19), 1], id="early_stopping split"),
+        pytest.param({"options": {"bogus": 1}}, y, id="unknown option"),
+        pytest.param({"method": lambda fun, x0, **kwargs: None}, y, id="custom method fails"),
+    ],
+)
+def test_refused_fit_leaves_a_random_state_as_it_was(params, y_bad):
+    random_state = np.random.RandomState(0)
+    before = random_state.get_state()[1].copy()
+    clf = BackpropClassifier(hidden_layer_sizes=(3,), random_state=random_state, **params)
+    with pytest.raises((ValueError, TypeError)):
+        clf.fit(X, y_bad)
+    assert_array_equal(random_state.get_state()[1], before)
+    assert random_state.uniform() == np.random.RandomState(0).uniform()
+
+
+def test_dense_method_is_refused_before_anything_of_the_network_size_is_allocated():
+    # 600,000 parameters: a dense matrix of 2.9 TB, refused; θ alone would be 4.8 MB and the
+    # buffers of one block 48 MB.
+    clf = BackpropClassifier(hidden_layer_sizes=(200_000,), method="BFGS")
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="dense n-by-n"):
+            clf.fit(X, y)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
+
+
 def _documented_messages():
     """The message fragment of every row of the tables."""
-    for table in [FIT_DATA, SAMPLE_WEIGHTS, PARAMS, FIT_COMBINATIONS, PREDICT_DATA, GRADIENT_CHECK]:
+    tables = [
+        FIT_DATA,
+        SAMPLE_WEIGHTS,
+        PARAMS,
+        FIT_COMBINATIONS,
+        OVERFLOWING_WEIGHTS,
+        PREDICT_DATA,
+        GRADIENT_CHECK,
+    ]
+    for table in tables:
         for row in table:
             yield _values(row)[-1]
 

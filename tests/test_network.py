@@ -329,3 +329,29 @@ def test_curvature_products_over_blocks_sparse_and_float32(product):
     result32 = getattr(single, product)(theta, v)
     assert result32.dtype == np.float64
     assert_allclose(result32, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("hessian", ["hessian_vector_product", "gauss_newton_vector_product"])
+def test_curvature_buffers_stay_within_working_memory(hessian):
+    # The curvature products allocate six more block-sized buffers than J and its gradient; the
+    # blocks of a second-order fit must be sized for all of them.
+    from sklearn import config_context
+
+    from sklearn_bp._classifier import _block_rows
+
+    layer_sizes = (50, 64, 32, 10)
+    X, Y, weight = make_problem(n_samples=6000, layer_sizes=layer_sizes)
+    network = Network(layer_sizes)
+    with config_context(working_memory=1):
+        block_rows = _block_rows(network, X, curvature=True)
+    objective = BackpropObjective(network, X, Y, weight, 1.0, block_rows)
+    theta = network.initial_theta(np.random.RandomState(0))
+    getattr(objective, hessian)(theta, np.ones_like(theta))
+    workspace, curvature = objective.workspace, objective._curvature
+    buffers = [
+        *workspace.activations, *workspace.deltas, *workspace.scratch,
+        *curvature.RZ, *curvature.RA, *curvature.RE,
+        *curvature.scratch, *curvature.second, *curvature.product,
+    ]  # fmt: skip
+    assert block_rows < 6000
+    assert sum(buffer.nbytes for buffer in buffers) <= 2**20

@@ -49,6 +49,7 @@ from ._optimize import (
     Monitor,
     blas_threads_for,
     check_method,
+    check_reproducible,
     check_result,
     method_spec,
     minimize_objective,
@@ -106,7 +107,7 @@ def _warn_if_saturated(network, X, theta):
             f"not scaled. Scale them, for example with make_pipeline(StandardScaler(), "
             f"BackpropClassifier(...)).",
             UserWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
 
 
@@ -246,7 +247,9 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         ==============  ============  ====================  ==========================
 
         L-BFGS-B and TNC also stop after ``maxfun`` evaluations of J (scipy's default for
-        L-BFGS-B: 15000). BFGS and SLSQP keep a dense n-by-n matrix for the n parameters,
+        L-BFGS-B: 15000). ``"trust-krylov"`` is not reproducible (SciPy's subproblem solver
+        seeds itself from the clock): ``fit`` warns when ``random_state`` is set with it.
+        BFGS and SLSQP keep a dense n-by-n matrix for the n parameters,
         warn (``EfficiencyWarning``) above 500 parameters and refuse networks for which it
         would not fit in memory. A callable is called as ``method(fun, x0, args, jac, hess,
         hessp, bounds, constraints, callback, **options)``, where ``fun(x)`` returns J and
@@ -529,6 +532,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         problem = self._prepare(X, y, sample_weight)
         network = problem["network"]
         check_method(self.method, self.max_iter, self.options, network.n_params)
+        check_reproducible(self.method, self.random_state)
         self._check_warm_start(network, problem["classes"])
         random_state = check_random_state(self.random_state)
         train, validation = self._split(problem, random_state)

@@ -37,6 +37,7 @@ class Method:
     max_fun: str | None = None  # the option that bounds evaluations of J, if any
     hessp: bool = False  # takes a Hessian-vector product
     dense: bool = False  # keeps a dense n × n matrix
+    reproducible: bool = True  # the same inputs give the same result
 
 
 METHODS = {
@@ -48,7 +49,10 @@ METHODS = {
     "SLSQP": Method("_minimize_slsqp", "maxiter", ("ftol",), dense=True),
     "Newton-CG": Method("_minimize_newtoncg", "maxiter", ("xtol",), hessp=True),
     "trust-ncg": Method("_minimize_trust_ncg", "maxiter", ("gtol",), hessp=True),
-    "trust-krylov": Method("_minimize_trust_krylov", "maxiter", ("gtol",), hessp=True),
+    # scipy's TRLIB seeds an inverse iteration from the clock: see NOT_REPRODUCIBLE.
+    "trust-krylov": Method(
+        "_minimize_trust_krylov", "maxiter", ("gtol",), hessp=True, reproducible=False
+    ),
     "trust-constr": Method(
         "_minimize_trustregion_constr", "maxiter", ("xtol", "gtol", "barrier_tol"), hessp=True
     ),
@@ -563,7 +567,24 @@ def _summary(result, monitor, loss, gradient_norm):
     return summary
 
 
-def check_method(method, max_iter, options, n_params, stacklevel=4):
+NOT_REPRODUCIBLE = (
+    "method={method!r} is not reproducible: the same random_state can give a different model "
+    "in each fit. scipy's trust-krylov subproblem solver (TRLIB) starts an inverse iteration "
+    "from a vector seeded with the clock, time(NULL), and C's rand(), and its wrapper reads an "
+    "uninitialized row of its Krylov basis; neither can be fixed from outside scipy. Use "
+    "method='trust-ncg' or 'Newton-CG' for reproducible second-order fits."
+)
+
+
+def check_reproducible(method, random_state, stacklevel=5):
+    """Warn when ``random_state`` asks for a reproducible fit that ``method`` cannot give."""
+    if random_state is not None and not method_spec(method).reproducible:
+        warnings.warn(
+            NOT_REPRODUCIBLE.format(method=method_name(method)), UserWarning, stacklevel=stacklevel
+        )
+
+
+def check_method(method, max_iter, options, n_params, stacklevel=5):
     """Refuse what the method cannot run, and warn where a method will be slow: before the fit.
 
     Checks the options against those the method takes, and that a method which keeps a dense

@@ -16,6 +16,7 @@ PUBLIC = [
     "sklearn_bp.BackpropClassifier.predict",
     "sklearn_bp.BackpropClassifier.predict_proba",
     "sklearn_bp.BackpropClassifier.predict_log_proba",
+    "sklearn_bp.BackpropClassifier.decision_function",
     "sklearn_bp.gradient_check",
 ]
 

@@ -207,10 +207,10 @@ scipy_blas_single_threaded = _BlasSingleThreaded(lambda info: _is_scipy_bundled(
 numpy_blas_single_threaded = _BlasSingleThreaded(_is_numpy_blas)
 
 # Below this many floating-point operations in the largest matrix product of a block, numpy's
-# BLAS runs a fit faster on one thread than on several (benchmarks/bench_threads.py): the
-# threads' start and synchronization cost more than they share, and far more on a loaded
-# machine.
-THREADED_PRODUCT_FLOPS = 50e6
+# BLAS runs on one thread (benchmarks/bench_threads.py, 2-core machine): there a second thread
+# gains at most 13% on an idle machine (digits, 5.8 MFLOP) and loses 4-10x on a busy one, where
+# its synchronization waits for a core. From 20 MFLOP up the idle machine gains 13-45%.
+THREADED_PRODUCT_FLOPS = 16e6
 
 
 def blas_threads_for(objective):

@@ -1,0 +1,105 @@
+"""Output units and their costs: one object for each pair, and all that the rest needs of it.
+
+Every loss here pairs its output units with the cost whose canonical link they are: the
+derivative of the cost with respect to the output layer's input z(L) is δ(L) = h − y, the
+course's output delta, whatever the pair. So the backward pass of ``_objective`` is the same for
+all of them, and a new output unit (the identity, for a regressor) adds one class here and
+nothing anywhere else: its cost, its h, its term of the R-operator, and how a prediction is read
+from z(L).
+
+A loss object has no state. Its methods work in place on arrays of one block of rows, in the
+dtype of the data:
+
+- ``loss(Z, Y, w, H, scratch) -> float``: write h = g_out(z) into ``H``; return
+  Σ_i w_i cost(h_i, y_i), the unnormalized sum that the data term adds up over blocks.
+- ``r_output(H, RZ, RH)``: write R{h} = (∂h/∂z) R{z} into ``RH``, the output's term of
+  Pearlmutter's R-operator (the directional derivative of h along the direction of R{z}).
+- ``log_h(Z)``: log h from z for classifiers, computed without forming h; absent for outputs that
+  are no probability.
+"""
+
+import numpy as np
+from scipy.special import log_expit, log_softmax
+
+from ._activations import ACTIVATIONS
+
+
+class LogisticLoss:
+    """One sigmoid per output, each with the course's cross-entropy.
+
+    cost(h, y) = −Σ_k [y_k log h_k + (1 − y_k) log(1 − h_k)], h = σ(z).
+    """
+
+    name = "logistic"
+
+    def loss(self, Z, Y, w, H, scratch):
+        """Write h = σ(z) into H; return Σ_i w_i Σ_k −[y_ik log h_ik + (1 − y_ik) log(1 − h_ik)].
+
+        For y ∈ {0, 1} the bracket is −softplus(t) with t = (1 − 2y) z, and
+        softplus(t) = max(t, 0) + log(1 + e) with e = exp(−|z|): exact for saturated units, where
+        log(σ(z)) would round to log(0) or lose every digit. h itself is the hidden units'
+        sigmoid, whose absolute error stays at the rounding level of 1, all that δ(L) = h − y
+        needs.
+        """
+        np.abs(Z, out=H)
+        np.negative(H, out=H)
+        np.exp(H, out=H)
+        np.log1p(H, out=scratch)
+        # Weighted sums over rows as matrix-vector products: faster than reductions along rows.
+        loss = w @ scratch
+        np.multiply(Y, -2, out=scratch)
+        scratch += 1
+        scratch *= Z
+        np.maximum(scratch, 0, out=scratch)
+        loss += w @ scratch
+        np.copyto(H, Z)
+        ACTIVATIONS["logistic"](H)
+        return float(loss.sum())
+
+    def r_output(self, H, RZ, RH):
+        """R{h} = h ⊙ (1 − h) ⊙ R{z}."""
+        np.multiply(H, RZ, out=RH)
+        RH -= H * RH
+
+    def log_h(self, Z):
+        """log σ(z), exact also where σ(z) rounds to 0 or 1."""
+        return log_expit(Z)
+
+
+class SoftmaxLoss:
+    """A softmax over the outputs with the categorical cross-entropy, for one-hot targets.
+
+    cost(h, y) = −Σ_k y_k log h_k, h = softmax(z).
+    """
+
+    name = "softmax"
+
+    def loss(self, Z, Y, w, H, scratch):
+        """Write h = softmax(z) into H; return Σ_i w_i (−Σ_k y_ik log h_ik).
+
+        With m = max_k z_k and S = Σ_k exp(z_k − m) ≥ 1,
+        −Σ_k y_k log h_k = log S + (m − Σ_k y_k z_k) for one-hot y: no exponential overflows,
+        no log of a rounded-to-zero probability, and both terms are at least 0 as computed, so
+        rounding cannot make the cost negative.
+        """
+        row_max = Z.max(axis=1)
+        np.subtract(Z, row_max[:, np.newaxis], out=H)
+        np.exp(H, out=H)
+        row_sum = H.sum(axis=1)
+        H /= row_sum[:, np.newaxis]
+        np.multiply(Y, Z, out=scratch)
+        margin = row_max - scratch.sum(axis=1)
+        return float(w @ (np.log(row_sum) + margin))
+
+    def r_output(self, H, RZ, RH):
+        """R{h} = h ⊙ R{z} − h ⊙ rowsum(h ⊙ R{z})."""
+        np.multiply(H, RZ, out=RH)
+        RH -= H * RH.sum(axis=1, keepdims=True)
+
+    def log_h(self, Z):
+        """log softmax(z), by log-sum-exp."""
+        return log_softmax(Z, axis=1)
+
+
+# The classifier's output units, by the name its ``out_activation`` parameter takes.
+CLASSIFIER_LOSSES = {loss.name: loss for loss in (LogisticLoss(), SoftmaxLoss())}

@@ -5,7 +5,10 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import sparse
 
-from sklearn_bp._network import BackpropObjective, Network, decision_output, output_log_proba
+from sklearn_bp._classifier import output_log_proba as classifier_log_proba
+from sklearn_bp._losses import CLASSIFIER_LOSSES
+from sklearn_bp._network import Network, decision_output
+from sklearn_bp._objective import BackpropObjective, DataTerm
 
 from .course_reference import central_differences, cost, hypothesis
 
@@ -25,9 +28,14 @@ def make_problem(n_samples=13, layer_sizes=(4, 5, 3), out_activation="logistic",
 
 
 def objective_for(layer_sizes, activation, out_activation, X, Y, weight, alpha, block_rows=None):
-    network = Network(layer_sizes, activation, out_activation)
+    network = Network(layer_sizes, activation)
     block_rows = X.shape[0] if block_rows is None else block_rows
-    return BackpropObjective(network, X, Y, weight, alpha, block_rows)
+    data = DataTerm(network, CLASSIFIER_LOSSES[out_activation], X, Y, weight, block_rows)
+    return BackpropObjective(data, alpha)
+
+
+def output_log_proba(Z, out_activation, kind):
+    return classifier_log_proba(CLASSIFIER_LOSSES[out_activation], Z, kind)
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
@@ -79,9 +87,9 @@ def test_regularization_term_of_D_is_alpha_theta_over_W():
 def test_forward_output_matches_course_hypothesis():
     layer_sizes = (4, 6, 5, 3)
     X, _, _ = make_problem(layer_sizes=layer_sizes)
-    network = Network(layer_sizes, "tanh", "logistic")
+    network = Network(layer_sizes, "tanh")
     theta = network.initial_theta(np.random.RandomState(4))
-    log_proba = output_log_proba(_decision(network, theta, X), network.out_activation, "multilabel")
+    log_proba = output_log_proba(_decision(network, theta, X), "logistic", "multilabel")
     expected = np.array([hypothesis(network.thetas(theta), x, "tanh") for x in X])
     assert_allclose(np.exp(log_proba), expected, rtol=1e-12)
 
@@ -122,9 +130,10 @@ def test_data_loss_from_the_output_is_J_without_penalty(out_activation, dtype):
     unpenalized = objective_for(*args, X, Y, weight, 0.0)
     theta = objective.network.initial_theta(np.random.RandomState(4))
 
-    Z = objective.output(theta)
+    Z = objective.data.output(theta)
     rtol = 1e-12 if dtype == np.float64 else 1e-5
-    assert_allclose(objective.data_loss(Z), unpenalized.loss(theta), rtol=rtol)
+    data_loss = objective.data.loss_from_output(Z) / objective.total_weight
+    assert_allclose(data_loss, unpenalized.loss(theta), rtol=rtol)
 
 
 @pytest.mark.parametrize("out_activation", ["logistic", "softmax"])
@@ -139,7 +148,7 @@ def test_unit_weights_equal_weighted_rows(out_activation):
     args = (layer_sizes, "logistic", out_activation)
     weighted = objective_for(*args, X, Y, weight, 0.3, block_rows=5)
     repeated = objective_for(*args, X[rows], Y[rows], np.ones(rows.size), 0.3, block_rows=5)
-    assert repeated._unit_weights and not weighted._unit_weights
+    assert repeated.data._unit_weights and not weighted.data._unit_weights
     rng = np.random.RandomState(6)
     theta = 3 * weighted.network.initial_theta(rng)
     v = rng.normal(size=theta.size)
@@ -189,7 +198,7 @@ def test_float32_data_is_computed_in_float32():
     theta = objective64.network.initial_theta(np.random.RandomState(7))
     loss64, gradient64 = objective64.loss_gradient(theta)
     loss32, gradient32 = objective32.loss_gradient(theta)
-    assert all(buffer.dtype == np.float32 for buffer in objective32.workspace.activations)
+    assert all(buffer.dtype == np.float32 for buffer in objective32.data.workspace.activations)
     assert gradient32.dtype == np.float64  # the optimizer's vector stays float64
     assert_allclose(loss32, loss64, rtol=1e-5)
     assert_allclose(gradient32, gradient64, rtol=1e-3, atol=1e-5)
@@ -199,10 +208,9 @@ def test_float32_data_is_computed_in_float32():
 
 def test_saturated_units_give_finite_exact_loss():
     # z = ±800 saturates every sigmoid: log(σ(z)) would be log(0); the loss must stay exact.
-    network = Network((1, 1), "logistic", "logistic")
     X = np.array([[800.0], [-800.0]])
     Y = np.array([[0.0], [0.0]])
-    objective = BackpropObjective(network, X, Y, np.ones(2), 0.0, 2)
+    objective = objective_for((1, 1), "logistic", "logistic", X, Y, np.ones(2), 0.0)
     theta = np.array([0.0, 1.0])  # bias 0, weight 1: z = x
     with np.errstate(over="raise", divide="raise", invalid="raise"):
         loss, gradient = objective.loss_gradient(theta)
@@ -337,17 +345,18 @@ def test_curvature_buffers_stay_within_working_memory(hessian):
     # blocks of a second-order fit must be sized for all of them.
     from sklearn import config_context
 
-    from sklearn_bp._classifier import _block_rows
+    from sklearn_bp._base import block_rows as _block_rows
 
     layer_sizes = (50, 64, 32, 10)
     X, Y, weight = make_problem(n_samples=6000, layer_sizes=layer_sizes)
     network = Network(layer_sizes)
     with config_context(working_memory=1):
         block_rows = _block_rows(network, X, curvature=True)
-    objective = BackpropObjective(network, X, Y, weight, 1.0, block_rows)
+    data = DataTerm(network, CLASSIFIER_LOSSES["logistic"], X, Y, weight, block_rows)
+    objective = BackpropObjective(data, 1.0)
     theta = network.initial_theta(np.random.RandomState(0))
     getattr(objective, hessian)(theta, np.ones_like(theta))
-    workspace, curvature = objective.workspace, objective._curvature
+    workspace, curvature = data.workspace, data._curvature
     buffers = [
         *workspace.activations, *workspace.deltas, *workspace.scratch,
         *curvature.RZ, *curvature.RA, *curvature.RE,

@@ -1,0 +1,81 @@
+"""Every private scikit-learn and SciPy name sklearn-bp uses, and every version shim, in one place.
+
+Private names can change in any release. Keeping them here makes the dependency visible, and
+``tests/test_fixes.py`` fails on the day an installed version renames one, instead of a check
+being given up silently.
+"""
+
+import inspect
+import sys
+from pathlib import Path
+
+import sklearn
+from scipy.optimize import _minimize as _scipy_minimize
+from scipy.optimize import _trustregion as _scipy_trustregion
+from sklearn.base import _fit_context
+from sklearn.utils._chunking import get_chunk_n_rows
+from sklearn.utils._param_validation import (
+    Interval,
+    Options,
+    StrOptions,
+    validate_parameter_constraints,
+)
+from sklearn.utils.validation import _check_sample_weight
+
+__all__ = [
+    "Interval",
+    "Options",
+    "StrOptions",
+    "_check_sample_weight",
+    "_fit_context",
+    "caller_stacklevel",
+    "get_chunk_n_rows",
+    "scipy_solver_options",
+    "validate_parameter_constraints",
+]
+
+# Arguments of scipy's solver functions that minimize passes itself: not options.
+_NOT_OPTIONS = {
+    "fun", "func", "x0", "args", "jac", "grad", "hess", "hessp", "bounds", "constraints",
+    "callback", "subproblem", "unknown_options", "trust_region_options",
+}  # fmt: skip
+
+
+def scipy_solver_options(solver):
+    """The options the private SciPy solver function named ``solver`` takes, or None.
+
+    ``minimize`` dispatches each method to a private function (``_minimize_lbfgsb``, ...)
+    whose keyword arguments are the method's options. None means that the installed SciPy has
+    no such function (renamed): the options then go unchecked to SciPy, which warns about
+    unknown ones, and the test of this module fails.
+    """
+    function = getattr(_scipy_minimize, solver, None)
+    if function is None:
+        return None
+    parameters = inspect.signature(function).parameters
+    known = set(parameters)
+    if "trust_region_options" in parameters:  # trust-ncg, trust-krylov pass these on
+        known |= set(inspect.signature(_scipy_trustregion._minimize_trust_region).parameters)
+    return known - _NOT_OPTIONS
+
+
+_PACKAGE = Path(__file__).resolve().parent
+_SKLEARN = Path(sklearn.__file__).resolve().parent
+
+
+def caller_stacklevel():
+    """The ``stacklevel`` of ``warnings.warn`` that points at the user's line.
+
+    Counts the frames from the caller of this function outwards until the first one outside
+    sklearn-bp and outside scikit-learn (whose ``_fit_context`` wraps ``fit``), so that a
+    warning raised deep in a fit names the line that called ``fit``, however deep the call.
+    """
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None:
+        path = Path(frame.f_code.co_filename).resolve()
+        if not (path.is_relative_to(_PACKAGE) or path.is_relative_to(_SKLEARN)):
+            return level
+        frame = frame.f_back
+        level += 1
+    return level

@@ -7,7 +7,6 @@ the loss curve, validation scores for early stopping, the evaluation counts.
 """
 
 import contextlib
-import inspect
 import os
 import threading
 import time
@@ -18,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 from scipy.optimize import OptimizeResult, minimize
-from scipy.optimize import _minimize as _scipy_minimize
-from scipy.optimize import _trustregion as _scipy_trustregion
 from sklearn.exceptions import ConvergenceWarning, EfficiencyWarning
 from threadpoolctl import ThreadpoolController
+
+from ._fixes import caller_stacklevel, scipy_solver_options
 
 # The largest iteration or evaluation limit: scipy's compiled methods take a C int.
 MAX_ITER = np.iinfo(np.int32).max
@@ -66,12 +65,6 @@ DENSE_SLOW_PARAMS = 500
 # options, among them ``maxiter`` and ``tol``.
 CUSTOM = Method("", "maxiter", ("tol",), hessp=True)
 
-# Arguments of scipy's solver functions that minimize passes itself: not options.
-NOT_OPTIONS = {
-    "fun", "func", "x0", "args", "jac", "grad", "hess", "hessp", "bounds", "constraints",
-    "callback", "subproblem", "unknown_options", "trust_region_options",
-}  # fmt: skip
-
 
 def method_spec(method):
     """The :class:`Method` of a method name, or :data:`CUSTOM` for a callable."""
@@ -86,14 +79,6 @@ def method_options(method, max_iter, options):
 def method_name(method):
     """A printable name of a method name or callable."""
     return method if isinstance(method, str) else getattr(method, "__name__", repr(method))
-
-
-def _known_options(solver):
-    parameters = inspect.signature(solver).parameters
-    known = set(parameters)
-    if "trust_region_options" in parameters:  # trust-ncg, trust-krylov pass these on
-        known |= _known_options(_scipy_trustregion._minimize_trust_region)
-    return known - NOT_OPTIONS
 
 
 def _check_options(method, options):
@@ -112,10 +97,9 @@ def _check_options(method, options):
             )
     if callable(method):
         return
-    solver = getattr(_scipy_minimize, METHODS[method].solver, None)
-    if solver is None:  # scipy renamed its private solver functions: leave the check to it
+    known = scipy_solver_options(METHODS[method].solver)
+    if known is None:  # scipy renamed its private solver function: it warns of unknown options
         return
-    known = _known_options(solver)
     unknown = sorted(set(options) - known)
     if unknown:
         raise ValueError(
@@ -213,14 +197,14 @@ numpy_blas_single_threaded = _BlasSingleThreaded(_is_numpy_blas)
 THREADED_PRODUCT_FLOPS = 16e6
 
 
-def blas_threads_for(objective):
+def blas_threads_for(data):
     """One BLAS thread for the matrix products of a small problem, the default for a large one.
 
     The size that decides is the largest matrix product of a block of rows, 2 r s_l s_{l+1}
     floating-point operations.
     """
-    fans = objective.network.fans()
-    flops = 2 * objective.block_rows * max(fan_in * fan_out for fan_in, fan_out in fans)
+    fans = data.network.fans()
+    flops = 2 * data.block_rows * max(fan_in * fan_out for fan_in, fan_out in fans)
     if flops < THREADED_PRODUCT_FLOPS:
         return numpy_blas_single_threaded
     return contextlib.nullcontext()
@@ -235,15 +219,48 @@ def _norm(vector):
 
 
 class _Stop(Exception):
-    """Raised from the per-iteration callback to end ``minimize`` at the current point."""
+    """Raised to end ``minimize`` at the current point: by a listener, or on a breakdown."""
 
-    def __init__(self, reason):
-        super().__init__(reason)
+    def __init__(self, reason, message):
+        super().__init__(message)
         self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Stop:
+    """A listener's request to end the fit after this iteration."""
+
+    reason: str
+    message: str
+
+
+@dataclass
+class Iteration:
+    """The record of one iteration that the monitor hands to every listener, in order.
+
+    ``theta`` is the listeners' own copy of the iterate, never written to by the fit. A
+    listener that scores the iterate on held-out rows (early stopping) fills in
+    ``validation_score`` and ``validation_loss`` for the listeners after it.
+    """
+
+    number: int
+    theta: np.ndarray
+    loss: float
+    gradient_norm: float
+    elapsed: float
+    validation_score: float | None = None
+    validation_loss: float | None = None
 
 
 class Monitor:
-    """What happens around the method: counts, checks, and the record of every iteration.
+    """What happens around the method: counts, checks, and one record per iteration.
+
+    The method calls ``fun``, ``hessp`` and ``callback``. ``fun`` counts the evaluations,
+    refuses a non-finite J and remembers the evaluated point of lowest J (where Ctrl-C and a
+    breakdown of the method end the fit). ``callback`` makes an :class:`Iteration` record and
+    hands it to each listener in turn; a listener returns None or a :class:`Stop`, and after
+    all of them have seen the iteration the fit ends if one asked (the user's callback first).
 
     Parameters
     ----------
@@ -251,56 +268,23 @@ class Monitor:
         ``loss_gradient(theta) -> (J, gradient)``.
     curvature : callable or None
         ``curvature(theta, v) -> H v`` for the methods that take ``hessp``.
-    views : callable
-        ``views(theta) -> (coefs, intercepts)``, per-layer views of θ for ``callback``.
-    validation : callable or None
-        ``validation(theta) -> (loss, score)`` on held-out data, for early stopping.
-    n_iter_no_change : int
-        Iterations without a validation score better than the best by ``tol`` before
-        early stopping ends the fit.
-    tol : float
-        Least improvement of the validation score that counts.
-    callback : callable or None
-        The user's ``callback(iteration, loss, gradient_norm, coefs, intercepts)``;
-        returning True ends the fit.
-    verbose : int
-        Print one line per iteration when positive.
+    listeners : sequence of callable
+        ``listener(record) -> Stop or None``, called after every iteration.
     first_iteration : int
         Number of the first iteration, so a warm-started fit continues the count.
     """
 
     _CACHE_SIZE = 4
 
-    def __init__(
-        self,
-        loss_gradient,
-        curvature=None,
-        *,
-        views,
-        validation=None,
-        n_iter_no_change=10,
-        tol=0.0,
-        callback=None,
-        verbose=0,
-        first_iteration=1,
-    ):
+    def __init__(self, loss_gradient, curvature=None, *, listeners=(), first_iteration=1):
         self.loss_gradient = loss_gradient
         self.curvature = curvature
-        self.views = views
-        self.validation = validation
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.user_callback = callback
-        self.verbose = verbose
+        self.listeners = list(listeners)
         self.iteration = first_iteration - 1
         self.n_fun_evals = 0
         self.n_hessp_evals = 0
         self.loss_curve = []
-        self.validation_scores = []
-        self.validation_loss_curve = []
         self.best_loss, self.best_theta = np.inf, None
-        self.best_score, self.best_score_theta, self.best_score_loss = -np.inf, None, None
-        self._no_improvement = 0
         self.iterate = None
         self._recent = []  # (theta, loss, gradient norm) of the last evaluations
         self._start = time.perf_counter()
@@ -310,7 +294,7 @@ class Monitor:
         if not np.isfinite(theta).all():
             # The method itself broke down (a division by zero in its own step, say): end the
             # fit at the best parameters evaluated, not with an error about the network.
-            raise _Stop("breakdown")
+            raise _Stop("breakdown", BREAKDOWN_MESSAGE)
         loss, gradient = self.loss_gradient(theta)
         self.n_fun_evals += 1
         if not (np.isfinite(loss) and np.isfinite(gradient).all()):
@@ -330,7 +314,7 @@ class Monitor:
     def hessp(self, theta, v):
         """The curvature product for the method, counted."""
         if not (np.isfinite(theta).all() and np.isfinite(v).all()):
-            raise _Stop("breakdown")
+            raise _Stop("breakdown", BREAKDOWN_MESSAGE)
         self.n_hessp_evals += 1
         return self.curvature(theta, v)
 
@@ -343,99 +327,145 @@ class Monitor:
         loss, gradient = self.fun(theta)
         return loss, _norm(gradient)
 
-    def offer_start(self, theta):
-        """Make θ the best validated parameters so far, without recording an iteration.
-
-        A warm-started fit starts from the parameters a previous fit chose for their
-        validation score: the new fit returns others only if they score better.
-        """
-        _, score = self.validation(theta)
-        self.best_score, self.best_score_theta, self.best_score_loss = score, theta.copy(), None
-
     def callback(self, theta, *state):
         """Called by the method after each iteration with the iterate θ (trust-constr adds a
-        state): record it, report it, and stop the method when asked to."""
+        state): record it, hand the record to the listeners, stop the method if one asks."""
         self.iteration += 1
         self.iterate = theta.copy()
         loss, gradient_norm = self.loss_and_gradient_norm(theta)
         self.loss_curve.append(loss)
-        score = self._validate(theta, loss)
-        if self.verbose:
-            self._print(loss, gradient_norm, score)
-        if self.user_callback is not None:
-            coefs, intercepts = self.views(theta.copy())
-            answer = self.user_callback(self.iteration, loss, gradient_norm, coefs, intercepts)
-            if answer is not None and not isinstance(answer, bool | np.bool_):
-                raise TypeError(
-                    f"callback must return True (to stop), False or None, got {answer!r}."
-                )
-            if answer:
-                raise _Stop("callback")
-        if self.validation is not None and self._no_improvement >= self.n_iter_no_change:
-            raise _Stop("early_stopping")
-
-    def _validate(self, theta, loss):
-        if self.validation is None:
-            return None
-        validation_loss, score = self.validation(theta)
-        self.validation_loss_curve.append(validation_loss)
-        self.validation_scores.append(score)
-        if score > self.best_score + self.tol:
-            self._no_improvement = 0
-        else:
-            self._no_improvement += 1
-        if score > self.best_score:
-            self.best_score, self.best_score_theta, self.best_score_loss = (
-                score,
-                theta.copy(),
-                loss,
-            )
-        return score
-
-    def _print(self, loss, gradient_norm, score):
-        elapsed = time.perf_counter() - self._start
-        line = (
-            f"Iteration {self.iteration:4d}, loss = {loss:.8f}, gradient norm = {gradient_norm:.3e}"
+        record = Iteration(
+            self.iteration, self.iterate, loss, gradient_norm, time.perf_counter() - self._start
         )
-        if score is not None:
-            line += f", validation score = {score:.6f}"
-        print(f"{line}, time = {elapsed:.2f}s", flush=True)
+        stops = [stop for stop in (listener(record) for listener in self.listeners) if stop]
+        if stops:
+            stop = min(stops, key=lambda stop: stop.reason != "callback")
+            raise _Stop(stop.reason, stop.message)
 
-    def stopped_result(self, reason):
-        """The result when the fit ends by callback, early stopping or Ctrl-C.
+    def stopped_result(self, stop):
+        """The result when a listener, Ctrl-C or a breakdown of the method ends the fit.
 
-        The callback and early stopping end at the current iterate (early stopping then goes
-        back to the best validation score); Ctrl-C at the evaluated point of lowest J.
+        A listener ends the fit at the current iterate; Ctrl-C and a breakdown at the evaluated
+        point of lowest J.
         """
-        messages = {
-            "callback": "Stopped by the callback",
-            "early_stopping": (
-                f"Stopped early: validation score did not improve by more than tol for "
-                f"{self.n_iter_no_change} iterations"
-            ),
-            "interrupted": "Interrupted by KeyboardInterrupt",
-            "breakdown": (
-                "The method broke down: it proposed non-finite parameters; the fit ended at "
-                "the evaluated parameters of lowest J"
-            ),
-        }
-        if reason in ("interrupted", "breakdown"):
+        if stop.reason in ("interrupted", "breakdown"):
             theta, loss = self.best_theta, self.best_loss
-        elif reason == "early_stopping":
-            theta, loss = self.best_score_theta, self.best_score_loss
         else:
             theta, loss = self.iterate, self.loss_curve[-1]
         return OptimizeResult(
             x=np.array(theta, dtype=np.float64),
             fun=loss,
-            success=reason not in ("interrupted", "breakdown"),
-            status={"interrupted": -1, "breakdown": -2}.get(reason, 0),
-            message=messages[reason],
-            stopped_by=reason,
+            success=stop.reason not in ("interrupted", "breakdown"),
+            status={"interrupted": -1, "breakdown": -2}.get(stop.reason, 0),
+            message=stop.message,
+            stopped_by=stop.reason,
         )
 
 
-def minimize_objective(monitor, theta0, *, method, max_iter, tol, options):
+BREAKDOWN_MESSAGE = (
+    "The method broke down: it proposed non-finite parameters; the fit ended at the evaluated "
+    "parameters of lowest J"
+)
+INTERRUPTED = _Stop("interrupted", "Interrupted by KeyboardInterrupt")
+
+
+class Printer:
+    """Print one line per iteration: J, the norm of its gradient, the validation score, time."""
+
+    def __call__(self, record):
+        line = (
+            f"Iteration {record.number:4d}, loss = {record.loss:.8f}, "
+            f"gradient norm = {record.gradient_norm:.3e}"
+        )
+        if record.validation_score is not None:
+            line += f", validation score = {record.validation_score:.6f}"
+        print(f"{line}, time = {record.elapsed:.2f}s", flush=True)
+
+
+class UserCallback:
+    """Call the user's ``callback(iteration, loss, gradient_norm, coefs, intercepts)``.
+
+    Parameters
+    ----------
+    callback : callable
+        Returns True to end the fit, False or None to go on.
+    views : callable
+        ``views(theta) -> (coefs, intercepts)``, per-layer views of θ.
+    """
+
+    def __init__(self, callback, views):
+        self.callback = callback
+        self.views = views
+
+    def __call__(self, record):
+        # The user's own copy: whatever the callback does to it, the fit's records stay.
+        coefs, intercepts = self.views(record.theta.copy())
+        answer = self.callback(record.number, record.loss, record.gradient_norm, coefs, intercepts)
+        if answer is not None and not isinstance(answer, bool | np.bool_):
+            raise TypeError(f"callback must return True (to stop), False or None, got {answer!r}.")
+        return Stop("callback", "Stopped by the callback") if answer else None
+
+
+class EarlyStopping:
+    """Score every iterate on held-out rows; ask to stop once the score stops improving.
+
+    Keeps the best-scoring iterate, which the fit returns however it ends.
+
+    Parameters
+    ----------
+    validation : callable
+        ``validation(theta) -> (loss, score)`` on the held-out rows.
+    n_iter_no_change : int or inf
+        Iterations without a score better than the best by ``tol`` before the fit ends.
+    tol : float
+        Least improvement of the score that counts.
+    """
+
+    def __init__(self, validation, n_iter_no_change, tol):
+        self.validation = validation
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.scores = []
+        self.losses = []
+        self.best_score, self.best_theta = -np.inf, None
+        self._no_improvement = 0
+
+    def offer_start(self, theta):
+        """Make θ the best parameters so far, without recording an iteration.
+
+        A warm-started fit starts from the parameters a previous fit chose for their
+        validation score: the new fit returns others only if they score better.
+        """
+        _, score = self.validation(theta)
+        self.best_score, self.best_theta = score, theta.copy()
+
+    def __call__(self, record):
+        loss, score = self.validation(record.theta)
+        record.validation_loss, record.validation_score = loss, score
+        self.losses.append(loss)
+        self.scores.append(score)
+        if score > self.best_score + self.tol:
+            self._no_improvement = 0
+        else:
+            self._no_improvement += 1
+        if score > self.best_score:
+            self.best_score, self.best_theta = score, record.theta
+        if self._no_improvement >= self.n_iter_no_change:
+            return Stop(
+                "early_stopping",
+                f"Stopped early: validation score did not improve by more than tol for "
+                f"{self.n_iter_no_change} iterations",
+            )
+        return None
+
+    def choose(self, theta):
+        """The parameters to return: the best scored, or θ if no iterate was scored."""
+        if self.best_theta is None:  # no iteration: the start is all there is to offer
+            self.offer_start(theta)
+        return self.best_theta
+
+
+def minimize_objective(monitor, theta0, *, method, max_iter, tol, options, early_stopping=None):
     """Minimize J from ``theta0`` with ``scipy.optimize.minimize``; return its result.
 
     Parameters
@@ -452,6 +482,8 @@ def minimize_objective(monitor, theta0, *, method, max_iter, tol, options):
         ``minimize``'s ``tol``; 0 turns the method's tolerance tests off.
     options : dict or None
         Extra options for the method; they override the ``max_iter`` mapping.
+    early_stopping : EarlyStopping or None
+        The early-stopping listener of ``monitor``, if any: it chooses the parameters.
 
     Returns
     -------
@@ -503,19 +535,16 @@ def minimize_objective(monitor, theta0, *, method, max_iter, tol, options):
                     f"The method {method_name(method)} proposed non-finite parameters before "
                     f"evaluating any finite ones."
                 ) from None
-            result = monitor.stopped_result(stop.reason)
+            result = monitor.stopped_result(stop)
         except KeyboardInterrupt:
             # Ctrl-C ends a long fit with the best parameters so far, not with nothing.
             if monitor.best_theta is None:
                 raise
-            result = monitor.stopped_result("interrupted")
+            result = monitor.stopped_result(INTERRUPTED)
     x = _check_solution(result, method, theta0.size)
-    if monitor.validation is not None:
-        # Early stopping keeps the parameters of the best validation score, however it ended;
-        # a fit of no iteration has only its start to offer.
-        if monitor.best_score_theta is None:
-            monitor.offer_start(x)
-        x = monitor.best_score_theta
+    if early_stopping is not None:
+        # Early stopping keeps the parameters of the best validation score, however it ended.
+        x = early_stopping.choose(x)
     # J at the returned parameters, evaluated by us: a method's own report may be of another
     # point (L-BFGS-B after an abnormal line search) or missing (a custom method).
     loss, gradient_norm = monitor.loss_and_gradient_norm(x)
@@ -576,15 +605,17 @@ NOT_REPRODUCIBLE = (
 )
 
 
-def check_reproducible(method, random_state, stacklevel=5):
+def check_reproducible(method, random_state):
     """Warn when ``random_state`` asks for a reproducible fit that ``method`` cannot give."""
     if random_state is not None and not method_spec(method).reproducible:
         warnings.warn(
-            NOT_REPRODUCIBLE.format(method=method_name(method)), UserWarning, stacklevel=stacklevel
+            NOT_REPRODUCIBLE.format(method=method_name(method)),
+            UserWarning,
+            stacklevel=caller_stacklevel(),
         )
 
 
-def check_method(method, max_iter, options, n_params, stacklevel=5):
+def check_method(method, max_iter, options, n_params):
     """Refuse what the method cannot run, and warn where a method will be slow: before the fit.
 
     Checks the options against those the method takes, and that a method which keeps a dense
@@ -598,17 +629,18 @@ def check_method(method, max_iter, options, n_params, stacklevel=5):
             f"iteration: for more than {DENSE_SLOW_PARAMS:,} parameters its iterations cost "
             f"far more than those of 'L-BFGS-B', which keeps a few vectors instead.",
             EfficiencyWarning,
-            stacklevel=stacklevel,
+            stacklevel=caller_stacklevel(),
         )
 
 
-def check_result(result, method, max_iter, options, stacklevel=5):
+def check_result(result, method, max_iter, options):
     """Warn unless the method succeeded or was stopped on purpose; return ``n_iter_``.
 
     The one place where the summary of a result is read for its status. The iteration limit
-    is the one the method was given: ``max_iter``, unless ``options`` overrode it. The default
-    ``stacklevel`` points the warning at the line that called the estimator's ``fit``.
+    is the one the method was given: ``max_iter``, unless ``options`` overrode it. The warning
+    points at the first line outside sklearn-bp and scikit-learn: the one that called ``fit``.
     """
+    stacklevel = caller_stacklevel()
     option = method_spec(method).max_iter
     limit = method_options(method, max_iter, options)[option]
     n_iter = int(result["nit"])

@@ -12,6 +12,7 @@ from sklearn_bp import BackpropClassifier
 from sklearn_bp._optimize import (
     METHODS,
     Monitor,
+    Stop,
     _is_scipy_bundled,
     check_method,
     check_result,
@@ -26,7 +27,7 @@ def run(loss_gradient, theta0, **kwargs):
 
     Returns the summary with the parameters under ``"x"``.
     """
-    monitor = Monitor(loss_gradient, lambda theta, v: v.copy(), views=lambda theta: ([], []))
+    monitor = Monitor(loss_gradient, lambda theta, v: v.copy())
     x, summary = minimize_objective(monitor, theta0, **kwargs)
     return {**summary, "x": x}
 
@@ -65,7 +66,7 @@ def test_check_result_warns_only_when_the_method_failed():
 
     result = run(rosenbrock, np.zeros(2), method="L-BFGS-B", max_iter=3, tol=0, options=None)
     with pytest.warns(ConvergenceWarning, match="L-BFGS-B did not converge after 3 iteration"):
-        assert check_result(result, "L-BFGS-B", 3, None, stacklevel=2) == 3
+        assert check_result(result, "L-BFGS-B", 3, None) == 3
     result = run(quadratic, np.zeros(2), method="L-BFGS-B", max_iter=50, tol=1e-8, options=None)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -125,7 +126,7 @@ def test_overlapping_fits_restore_the_limits_once_the_last_one_ends():
 def test_check_result_reads_the_limit_the_method_was_given():
     result = run(quadratic, np.zeros(2), method="CG", max_iter=10, tol=0, options={"maxiter": 1})
     with pytest.warns(ConvergenceWarning, match=r"after 1 iteration.*Increase max_iter \(now 1\)"):
-        assert check_result(result, "CG", 10, {"maxiter": 1}, stacklevel=2) == 1
+        assert check_result(result, "CG", 10, {"maxiter": 1}) == 1
 
 
 # The estimator's optimization features, on a digits problem.
@@ -227,24 +228,28 @@ def test_second_order_methods_reach_the_same_minimum(digits500):
         )
 
 
-def test_evaluation_counts_count_every_evaluation(digits500, monkeypatch):
-    from sklearn_bp import _network
-
+def test_evaluation_counts_count_every_evaluation(digits500):
     X, y = digits500
+    clf = BackpropClassifier(hidden_layer_sizes=(5,), method="trust-ncg", max_iter=10)
+    objective, theta0 = clf._objective_at_start(X, y)
     counts = {"loss_gradient": 0, "hessian_vector_product": 0}
-    for name in counts:
-        real = getattr(_network.BackpropObjective, name)
 
-        def counted(self, *args, _real=real, _name=name):
-            counts[_name] += 1
-            return _real(self, *args)
+    def counted(name):
+        def evaluate(*args):
+            counts[name] += 1
+            return getattr(objective, name)(*args)
 
-        monkeypatch.setattr(_network.BackpropObjective, name, counted)
-    clf = fit_quietly(
-        BackpropClassifier(hidden_layer_sizes=(5,), method="trust-ncg", max_iter=10), X, y
+        return evaluate
+
+    monitor = Monitor(counted("loss_gradient"), counted("hessian_vector_product"))
+    _, result = minimize_objective(
+        monitor, theta0, method="trust-ncg", max_iter=10, tol=1e-5, options=None
     )
-    assert clf.n_fun_evals_ == counts["loss_gradient"]
-    assert clf.n_hessp_evals_ == counts["hessian_vector_product"] > 0
+    assert monitor.n_fun_evals == result["nfev"] == counts["loss_gradient"]
+    assert monitor.n_hessp_evals == result["nhev"] == counts["hessian_vector_product"] > 0
+    # The estimator reports the monitor's counts.
+    fitted = fit_quietly(clf.set_params(random_state=None), X, y)
+    assert fitted.n_fun_evals_ >= fitted.n_iter_ and fitted.n_hessp_evals_ > 0
 
 
 def test_callback_sees_every_iteration_and_can_stop_the_fit(digits500):
@@ -304,21 +309,23 @@ def test_early_stopping_restores_the_best_validation_score(digits500, method):
         assert clf.n_iter_ == best + 1 + 3
 
 
-def test_early_stopping_holds_out_a_stratified_fraction(digits500, monkeypatch):
-    from sklearn_bp import _classifier
+def test_early_stopping_holds_out_a_stratified_fraction(digits500):
+    from sklearn.model_selection import train_test_split
 
     X, y = digits500
-    sizes = []
-    real = _classifier.BackpropObjective
-
-    def recording(network, X, *args):
-        sizes.append(X.shape[0])
-        return real(network, X, *args)
-
-    monkeypatch.setattr(_classifier, "BackpropObjective", recording)
     clf = BackpropClassifier(hidden_layer_sizes=(3,), early_stopping=True, max_iter=3)
     fit_quietly(clf.set_params(validation_fraction=0.2), X, y)
-    assert sizes == [400, 100]
+    train, validation = train_test_split(
+        np.arange(500), test_size=0.2, stratify=y, random_state=clf._validation_seed
+    )
+    assert (len(train), len(validation)) == (400, 100)
+    # Stratified: every class keeps its share of the rows in the validation part.
+    np.testing.assert_allclose(
+        np.bincount(y[validation], minlength=10) / 100,
+        np.bincount(y, minlength=10) / 500,
+        atol=0.011,
+    )
+    assert clf.best_validation_score_ == clf.score(X[validation], y[validation])
     assert clf.validation_scores_ is not None
     plain = fit_quietly(BackpropClassifier(hidden_layer_sizes=(3,), max_iter=3), X, y)
     assert plain.validation_scores_ is None and plain.best_validation_score_ is None
@@ -575,3 +582,29 @@ def test_trust_krylov_warns_that_it_is_not_reproducible(digits500):
     assert len(warned) == 1 and warned[0].category is UserWarning
     assert "method='trust-krylov' is not reproducible" in str(warned[0].message)
     assert warned[0].filename == __file__
+
+
+def rosenbrock(theta):
+    x, y = theta
+    loss = (1 - x) ** 2 + 100 * (y - x**2) ** 2
+    return loss, np.array([-2 * (1 - x) - 400 * x * (y - x**2), 200 * (y - x**2)])
+
+
+def test_listeners_see_every_iteration_in_order_and_may_end_the_fit():
+    seen = []
+
+    def recorder(record):
+        seen.append((record.number, record.loss, record.theta.copy()))
+
+    def stop_at_the_third(record):
+        return Stop("callback", "enough") if record.number == 3 else None
+
+    monitor = Monitor(rosenbrock, listeners=[recorder, stop_at_the_third])
+    x, result = minimize_objective(
+        monitor, np.zeros(2), method="L-BFGS-B", max_iter=50, tol=0, options=None
+    )
+    assert [number for number, _, _ in seen] == [1, 2, 3]
+    assert (result["stopped_by"], result["message"], result["nit"]) == ("callback", "enough", 3)
+    # The fit ends at the third iterate, the one the listeners saw last.
+    np.testing.assert_array_equal(x, seen[-1][2])
+    assert result["fun"] == seen[-1][1] == monitor.loss_curve[-1]

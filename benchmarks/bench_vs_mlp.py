@@ -387,7 +387,7 @@ def evaluation_row(case, dtype, seconds):
     objective, theta = BackpropClassifier(
         hidden_layer_sizes=case.hidden, alpha=ALPHA
     )._objective_at_start(X, y, None, dtype=[X.dtype])
-    layer_sizes, block_rows = objective.network.layer_sizes, objective.block_rows
+    layer_sizes, block_rows = objective.network.layer_sizes, objective.data.block_rows
     floor, flops = gemm_floor(layer_sizes, X, X.shape[0])
     blocked_floor, _ = gemm_floor(layer_sizes, X, block_rows)
     times = alternated_times(

@@ -1,142 +1,23 @@
-"""BackpropClassifier: the course's network as a scikit-learn estimator.
+"""BackpropClassifier: the course's network as a scikit-learn classifier.
 
-This module validates, encodes targets, and hands the objective of ``_network`` to the driver in
-``_optimize``; it computes no derivative of its own.
+What is a classifier's own: encoding class labels (binary, multiclass, multilabel) for the
+output units, class weights, and reading probabilities and decisions from z(L). The fit itself
+is the family's, in ``_base``; the derivatives are ``_objective``'s.
 """
 
-import warnings
-from contextlib import contextmanager
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from scipy import sparse
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state
-from sklearn.utils._chunking import get_chunk_n_rows
-from sklearn.utils._param_validation import (
-    Interval,
-    Options,
-    StrOptions,
-    validate_parameter_constraints,
-)
+from scipy.special import log_softmax, logsumexp
+from sklearn.base import ClassifierMixin
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_is_fitted,
-    column_or_1d,
-    validate_data,
-)
+from sklearn.utils.validation import column_or_1d
 
-from ._activations import ACTIVATIONS, SATURATED_Z
-from ._network import (
-    OUTPUTS,
-    BackpropObjective,
-    CurvatureWorkspace,
-    Network,
-    Workspace,
-    decision_output,
-    may_overflow,
-    output_log_proba,
-    scaled_decision_output,
-    scaled_log_proba,
-    unscale,
-)
-from ._optimize import (
-    MAX_ITER,
-    METHODS,
-    Monitor,
-    blas_threads_for,
-    check_method,
-    check_reproducible,
-    check_result,
-    method_spec,
-    minimize_objective,
-)
-
-# A block of X and its buffers should stay in cache between the forward and the backward
-# pass: measured here, blocks of about 8 MiB ran 10-15% faster than one block of all rows,
-# while blocks under about 1000 rows lose more in matrix-product efficiency than they gain.
-BLOCK_BYTES = 8 * 2**20
-MIN_BLOCK_ROWS = 1024
-
-# The saturation check at the start of a fit looks at this many rows, and warns when more
-# than this fraction of the first hidden layer's pre-activations are saturated.
-SATURATION_ROWS = 256
-SATURATED_FRACTION = 0.5
-
-
-def _block_rows(network, X, curvature=False):
-    """Rows per block: about ``BLOCK_BYTES`` of X and buffers, within ``working_memory``.
-
-    Each block holds activations, deltas and a scratch array for every non-input layer, and
-    for the methods that take curvature products six more arrays of the R-passes;
-    scikit-learn's ``working_memory`` setting bounds them all, as it bounds
-    ``pairwise_distances_chunked``.
-    """
-    n_samples, n_features = X.shape
-    buffer_bytes = Workspace.bytes_per_row(network, X.dtype)
-    if curvature:
-        buffer_bytes += CurvatureWorkspace.bytes_per_row(network, X.dtype)
-    by_cache = max(MIN_BLOCK_ROWS, BLOCK_BYTES // (buffer_bytes + X.dtype.itemsize * n_features))
-    by_memory = get_chunk_n_rows(buffer_bytes, max_n_rows=max(n_samples, 1))
-    return max(1, min(by_cache, by_memory))
-
-
-def _warn_if_saturated(network, X, theta):
-    """Warn when most first-layer hidden units start saturated on the training rows.
-
-    Unscaled features of large magnitude push z(2) far onto the plateaus of the sigmoid or
-    tanh, where g′ and with it the gradient vanish: the fit then ends early at a poor model and
-    reports success. A few hundred rows show it for the price of one small product.
-    """
-    threshold = SATURATED_Z.get(network.activation)
-    if threshold is None or network.n_layers < 3:
-        return
-    rows = np.unique(np.linspace(0, X.shape[0] - 1, num=SATURATION_ROWS).astype(int))
-    W, b = network.unpack(theta)[0]
-    with np.errstate(over="ignore", invalid="ignore"):
-        Z = np.asarray(X[rows] @ W.astype(X.dtype)) + b
-    saturated = np.mean(~(np.abs(Z) <= threshold))
-    if saturated > SATURATED_FRACTION:
-        warnings.warn(
-            f"{saturated:.0%} of the first hidden layer's units start saturated on the "
-            f"training rows (|z| > {threshold:g}, where the {network.activation} derivative is all "
-            f"but zero), so backpropagation's gradient vanishes: the features are probably "
-            f"not scaled. Scale them, for example with make_pipeline(StandardScaler(), "
-            f"BackpropClassifier(...)).",
-            UserWarning,
-            stacklevel=5,
-        )
-
-
-def _check_total_weight(weight, what):
-    """Refuse weights whose sum W cannot serve as the divisor of J: zero, tiny or infinite."""
-    with np.errstate(over="ignore"):  # an overflowing sum is refused below, not warned about
-        total = np.sum(weight, dtype=np.float64)
-    if not total > 0:
-        raise ValueError(f"{what} sum to zero: at least one sample needs a positive weight.")
-    if not np.isfinite(total) or total < np.finfo(np.float64).tiny / np.finfo(np.float64).eps:
-        raise ValueError(
-            f"{what} sum to {total:g}, too large or too small to divide the cost by: rescale "
-            f"the sample weights (or class_weight)."
-        )
-
-
-@contextmanager
-def _too_large_for_float(name):
-    """Name the input when numpy cannot convert a Python integer beyond float's range."""
-    try:
-        yield
-    except OverflowError as error:
-        raise ValueError(f"{name} holds a number too large for float64: {error}.") from error
-
-
-def _short(value, length=40):
-    """``repr(value)``, cut to ``length`` characters: a 400-digit integer makes no message."""
-    text = repr(value)
-    return text if len(text) <= length else f"{text[: length - 3]}..."
+from ._base import BaseBackprop, Targets, short
+from ._fixes import StrOptions
+from ._losses import CLASSIFIER_LOSSES
 
 
 def _as_float(value):
@@ -159,39 +40,81 @@ def _class_weight_floats(class_weight, classes):
     floats = {}
     for key, value in class_weight.items():
         if isinstance(value, bool) or not isinstance(value, Real):
-            raise TypeError(f"class_weight[{key!r}] must be a real number, got {_short(value)}.")
+            raise TypeError(f"class_weight[{key!r}] must be a real number, got {short(value)}.")
         weight = _as_float(value)
         if not (np.isfinite(weight) and weight >= 0):
             raise ValueError(
-                f"class_weight[{key!r}] must be a finite non-negative number, got {_short(value)}."
+                f"class_weight[{key!r}] must be a finite non-negative number, got {short(value)}."
             )
         floats[key] = weight
     return floats
 
 
-def _check_weights_fit_dtype(weight, dtype):
-    """Refuse weights that overflow float64 or, for float32 data, float32: no numpy warning."""
-    largest = np.max(weight, initial=0.0)
-    if not np.isfinite(largest):
-        raise ValueError(
-            "The sample weights times class_weight overflow float64: rescale the sample "
-            "weights or class_weight."
-        )
-    if largest > np.finfo(dtype).max:
-        raise ValueError(
-            f"The sample weights (times class_weight) reach {largest:g}, beyond the largest "
-            f"{np.dtype(dtype).name} ({np.finfo(dtype).max:g}) that X's dtype can hold: "
-            f"rescale them."
-        )
+# Below this z, σ(z) = exp(z) is below the smallest float64: log σ(z) = z exactly.
+_LOG_TINY = np.log(np.finfo(np.float64).smallest_subnormal)
 
 
-def _coefs_intercepts(network, theta):
-    """``coefs_`` and ``intercepts_``, as lists of views into θ."""
-    params = network.unpack(theta)
-    return [W for W, _ in params], [b for _, b in params]
+def output_log_proba(loss, Z, kind):
+    """Log-probabilities of the classes from the output layer's input z(L).
+
+    ``kind`` says how the outputs encode the target: ``"binary"`` (one unit, the probability of
+    the positive class), ``"multiclass"`` (one unit per class) or ``"multilabel"`` (one unit
+    per label, each its own probability). K sigmoids of a multiclass problem are normalized to
+    sum to one, as one-vs-rest models do.
+    """
+    log_h = loss.log_h(Z)
+    if loss.name == "softmax" or kind == "multilabel":
+        return log_h
+    if kind == "binary":
+        return np.hstack([loss.log_h(-Z), log_h])
+    return log_h - logsumexp(log_h, axis=1, keepdims=True)
 
 
-class BackpropClassifier(ClassifierMixin, BaseEstimator):
+def scaled_log_proba(loss, M, exponents, kind):
+    """:func:`output_log_proba` of z = 2^e M, exact also where z overflows.
+
+    The softmax is shift-invariant: z − max z = 2^e (M − max M) is at most 0 and at worst
+    −inf, whose probability is 0. Sigmoids take z itself, ±inf included, except when every
+    unit of a multiclass row is far below zero: there log σ(z) = z to the last digit, and
+    the normalized sigmoids are the softmax of z.
+    """
+    with np.errstate(over="ignore"):
+        Z = np.ldexp(M, exponents[:, np.newaxis])
+        shifted = np.ldexp(M - M.max(axis=1, keepdims=True), exponents[:, np.newaxis])
+    if loss.name == "softmax":
+        return log_softmax(shifted, axis=1)
+    if kind != "multiclass":
+        return output_log_proba(loss, Z, kind)
+    far_below = Z.max(axis=1) < _LOG_TINY
+    log_proba = np.empty_like(Z)
+    log_proba[far_below] = log_softmax(shifted[far_below], axis=1)
+    log_proba[~far_below] = output_log_proba(loss, Z[~far_below], kind)
+    return log_proba
+
+
+def decide(proba, kind):
+    """The predicted class index of every row, or the label indicator matrix for multilabel.
+
+    The argmax of the probabilities themselves, so that predict and predict_proba agree even
+    where saturated outputs round to tied probabilities; the validation score of early
+    stopping decides the same way.
+    """
+    if kind == "multilabel":
+        return proba > 0.5
+    return np.argmax(proba, axis=1)
+
+
+def _proba(loss, Z, kind, saturated=None):
+    """Probabilities from z(L), with the exact ones of saturated rows if there are any."""
+    with np.errstate(over="ignore"):
+        log_proba = output_log_proba(loss, Z, kind)
+        if saturated is not None:
+            rows, M, exponents = saturated
+            log_proba[rows] = scaled_log_proba(loss, M, exponents, kind)
+    return np.exp(log_proba, out=log_proba)
+
+
+class BackpropClassifier(ClassifierMixin, BaseBackprop):
     """Fully connected neural network classifier trained by backpropagation.
 
     The network computes a(1) = x, z(l+1) = Θ(l) [1; a(l)], a(l+1) = g(z(l+1)) and
@@ -410,30 +333,11 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions(set(ACTIVATIONS))],
-        "out_activation": [StrOptions(set(OUTPUTS))],
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "method": [StrOptions(set(METHODS)), callable],
-        "hessian": [StrOptions({"exact", "gauss-newton"})],
-        "max_iter": [Interval(Integral, 1, MAX_ITER, closed="both")],
-        "tol": [Interval(Real, 0, None, closed="left")],
+        **BaseBackprop._parameter_constraints,
+        "out_activation": [StrOptions(set(CLASSIFIER_LOSSES))],
         "class_weight": [dict, StrOptions({"balanced"}), None],
-        "warm_start": ["boolean"],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-        "options": [dict, None],
-        "callback": [callable, None],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [
-            Interval(Integral, 1, None, closed="left"),
-            Options(Real, {np.inf}),
-        ],
     }
-    # Parameters that scikit-learn's validation compares as floats: checked as float(value),
-    # so that an integer beyond float's range or a Fraction gets a message that names them.
-    _real_parameters = ("alpha", "tol", "validation_fraction")
+    _y_checks = {"multi_output": True}
 
     def __init__(
         self,
@@ -474,264 +378,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
 
-    def _validate_params(self):
-        """Validate the hyperparameters as scikit-learn does, real numbers as floats."""
-        params = self.get_params(deep=False)
-        for name in self._real_parameters:
-            value = params[name]
-            if isinstance(value, Real) and not isinstance(value, bool | np.bool_):
-                try:
-                    params[name] = float(value)
-                except OverflowError:
-                    raise ValueError(
-                        f"The {name!r} parameter of {type(self).__name__} must be a finite "
-                        f"number, got an integer too large for a float: {_short(value)}."
-                    ) from None
-        validate_parameter_constraints(
-            self._parameter_constraints, params, caller_name=type(self).__name__
-        )
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
-        """Fit the network to data X and targets y.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data; float32 data is computed in float32.
-        y : array-like of shape (n_samples,) or (n_samples, n_labels)
-            Class labels, or a multilabel indicator matrix.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights of the samples; equal weights by default.
-
-        Returns
-        -------
-        self : BackpropClassifier
-            The fitted estimator.
-        """
-        # A failed fit must not leave a half-fitted estimator: validate_data already records
-        # n_features_in_ on self, so put every attribute back as it was on any error, and
-        # the state of a RandomState passed as random_state with it.
-        state_before = dict(self.__dict__)
-        random_state = self.random_state
-        rng_before = (
-            random_state.get_state() if isinstance(random_state, np.random.RandomState) else None
-        )
-        try:
-            return self._fit(X, y, sample_weight)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(state_before)
-            if rng_before is not None:
-                random_state.set_state(rng_before)
-            raise
-
-    def _fit(self, X, y, sample_weight):
-        # Everything that can be refused is refused before anything of the network's size is
-        # allocated and before a random number is drawn.
-        problem = self._prepare(X, y, sample_weight)
-        network = problem["network"]
-        check_method(self.method, self.max_iter, self.options, network.n_params)
-        check_reproducible(self.method, self.random_state)
-        self._check_warm_start(network, problem["classes"])
-        random_state = check_random_state(self.random_state)
-        train, validation = self._split(problem, random_state)
-        theta0 = self._initial_theta(network, random_state)
-        objective = self._objective(network, problem, train, method_spec(self.method).hessp)
-        if not self._continues():
-            _warn_if_saturated(network, objective.X, theta0)
-        monitor = Monitor(
-            objective.loss_gradient,
-            {
-                "exact": objective.hessian_vector_product,
-                "gauss-newton": objective.gauss_newton_vector_product,
-            }[self.hessian],
-            views=lambda theta: _coefs_intercepts(network, theta),
-            validation=None if validation is None else self._scorer(network, problem, validation),
-            n_iter_no_change=self.n_iter_no_change,
-            tol=float(self.tol),
-            callback=self.callback,
-            verbose=self.verbose,
-            first_iteration=len(self._previous("loss_curve_")) + 1,
-        )
-        if validation is not None and self._continues():
-            monitor.offer_start(theta0)
-        with blas_threads_for(objective):
-            x, result = minimize_objective(
-                monitor,
-                theta0,
-                method=self.method,
-                max_iter=self.max_iter,
-                tol=float(self.tol),
-                options=self.options,
-            )
-        n_iter = check_result(result, self.method, self.max_iter, self.options)
-        self._store_fit(network, problem, x, result, monitor, n_iter)
-        return self
-
-    def _store_fit(self, network, problem, x, result, monitor, n_iter):
-        """Set every fitted attribute at once, when nothing can fail any more."""
-        self.coefs_, self.intercepts_ = (
-            [array.copy() for array in arrays] for arrays in _coefs_intercepts(network, x)
-        )
-        self.classes_ = problem["classes"]
-        self.loss_ = result["fun"]
-        self.loss_curve_ = self._previous("loss_curve_") + monitor.loss_curve
-        self.n_iter_ = n_iter
-        self.n_fun_evals_ = monitor.n_fun_evals
-        self.n_grad_evals_ = monitor.n_fun_evals  # J and ∇J are always evaluated together
-        self.n_hessp_evals_ = monitor.n_hessp_evals
-        if self.early_stopping:
-            self.validation_scores_ = (
-                self._previous("validation_scores_") + monitor.validation_scores
-            )
-            self.validation_loss_curve_ = (
-                self._previous("validation_loss_curve_") + monitor.validation_loss_curve
-            )
-            # The score of the parameters returned: under warm_start the previous fit's, on
-            # the same validation rows, unless this fit found better ones.
-            self.best_validation_score_ = monitor.best_score
-            self._validation_seed = problem["validation_seed"]
-        else:
-            self.validation_scores_ = self.validation_loss_curve_ = None
-            self.best_validation_score_ = None
-        self.n_layers_ = network.n_layers
-        self.n_outputs_ = network.layer_sizes[-1]
-        self.out_activation_ = network.out_activation
-        self.optimize_result_ = result
-        self._network = network
-        self._target_type = problem["target_type"]
-        self._y_dtype = problem["y_dtype"]
-
-    def _continues(self):
-        """Whether this fit continues the previous one (``warm_start`` after a fit)."""
-        return self.warm_start and hasattr(self, "coefs_")
-
-    def _previous(self, name):
-        """A record of the previous fit that a warm-started fit continues, else empty."""
-        if self.warm_start and getattr(self, name, None) is not None:
-            return list(getattr(self, name))
-        return []
-
-    def _split(self, problem, random_state):
-        """Row indices for training and, with ``early_stopping``, for validation.
-
-        The split is drawn from a seed that a warm-started fit takes over from the previous
-        fit: the same rows stay held out, so that scores of the two fits compare.
-        """
-        n_samples = problem["X"].shape[0]
-        if not self.early_stopping:
-            return np.arange(n_samples), None
-        seed = getattr(self, "_validation_seed", None) if self._continues() else None
-        if seed is None:
-            seed = int(random_state.randint(np.iinfo(np.int32).max))
-        problem["validation_seed"] = seed
-        stratify = None if problem["target_type"] == "multilabel" else problem["y"]
-        try:
-            train, validation = train_test_split(
-                np.arange(n_samples),
-                test_size=float(self.validation_fraction),
-                stratify=stratify,
-                random_state=seed,
-            )
-        except ValueError as error:
-            raise ValueError(
-                f"early_stopping cannot hold out validation_fraction="
-                f"{self.validation_fraction} of the {n_samples} rows: {error}"
-            ) from error
-        weight = problem["sample_weight"]
-        _check_total_weight(weight[train], "The sample weights of the training rows")
-        _check_total_weight(weight[validation], "The sample weights of the validation rows")
-        return train, validation
-
-    def _objective(self, network, problem, rows, curvature=False):
-        X = problem["X"] if len(rows) == problem["X"].shape[0] else problem["X"][rows]
-        return BackpropObjective(
-            network,
-            X,
-            problem["Y"][rows],
-            problem["sample_weight"][rows],
-            self.alpha,
-            _block_rows(network, X, curvature),
-        )
-
-    def _scorer(self, network, problem, rows):
-        """``score(theta) -> (loss, accuracy)`` on the validation rows.
-
-        The loss is the weighted mean cross-entropy (J without its penalty); the accuracy the
-        weighted fraction of rows predicted right (all labels right, for multilabel targets).
-        """
-        objective = self._objective(network, problem, rows)
-        Y, weight = objective.Y, objective.sample_weight
-        kind = problem["target_type"]
-
-        def score(theta):
-            Z = objective.output(theta)
-            if kind == "multiclass":
-                right = np.argmax(Z, axis=1) == np.argmax(Y, axis=1)
-            else:
-                right = ((Z > 0) == (Y > 0.5)).all(axis=1)
-            return objective.data_loss(Z), float(np.average(right, weights=weight))
-
-        return score
-
-    def _objective_at_start(self, X, y, sample_weight, dtype):
-        """Validate everything as ``fit`` does; return the objective and the starting θ."""
-        self._validate_params()
-        problem = self._prepare(X, y, sample_weight, dtype)
-        network = problem["network"]
-        objective = self._objective(network, problem, np.arange(problem["X"].shape[0]))
-        self._check_warm_start(network, problem["classes"])
-        random_state = check_random_state(self.random_state)
-        return objective, self._initial_theta(network, random_state)
-
-    def _prepare(self, X, y, sample_weight, dtype=(np.float64, np.float32)):
-        """Validate the data and hyperparameters; encode the targets; lay out the network."""
-        hidden = self._hidden_layer_sizes()
-        with _too_large_for_float("X"):
-            X, y = validate_data(
-                self, X, y, accept_sparse=["csr", "csc"], dtype=list(dtype), multi_output=True
-            )
-        if X.ndim != 2:
-            raise ValueError(f"X must be a 2-D array, got an array with {X.ndim} dimensions.")
-        if sparse.issparse(X):
-            X = X.tocsr()
-        y_dtype = y.dtype
-        y, Y, classes, target_type = self._encode_targets(y, X.dtype)
-        sample_weight = self._sample_weight(sample_weight, X, y, classes, target_type)
-        out_activation = "logistic" if target_type != "multiclass" else self.out_activation
-        network = Network((X.shape[1], *hidden, Y.shape[1]), self.activation, out_activation)
-        return {
-            "network": network,
-            "X": X,
-            "y": y,
-            "Y": Y,
-            "sample_weight": sample_weight,
-            "classes": classes,
-            "target_type": target_type,
-            "y_dtype": y_dtype,
-        }
-
-    def _hidden_layer_sizes(self):
-        sizes = self.hidden_layer_sizes
-        if isinstance(sizes, np.ndarray) and sizes.ndim == 0:
-            sizes = sizes.item()  # a 0-d array: its one number
-        sizes = [sizes] if np.ndim(sizes) == 0 else list(sizes)
-        for size in sizes:
-            if isinstance(size, bool) or not isinstance(size, Integral):
-                raise TypeError(
-                    f"hidden_layer_sizes must contain integers, got {size!r} "
-                    f"in {self.hidden_layer_sizes!r}."
-                )
-            if size < 1:
-                raise ValueError(
-                    f"hidden_layer_sizes must contain positive integers, got {size!r} "
-                    f"in {self.hidden_layer_sizes!r}."
-                )
-        return [int(size) for size in sizes]
-
     def _encode_targets(self, y, dtype):
-        """Return y, the output targets Y (0/1, one column per unit), classes and y's type."""
+        """Encode class labels: one 0/1 output per label, per class, or one for two classes."""
         check_classification_targets(y)
         target_type = type_of_target(y, input_name="y")
         if target_type == "multilabel-indicator":
@@ -741,12 +389,14 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
                     f"A multilabel target must be an indicator matrix of 0 and 1, got the "
                     f"values {np.unique(Y).tolist()}."
                 )
-            return y, Y.astype(dtype), np.arange(Y.shape[1]), "multilabel"
+            facts = {"classes": np.arange(Y.shape[1]), "kind": "multilabel", "y_dtype": y.dtype}
+            return Targets(Y.astype(dtype), CLASSIFIER_LOSSES["logistic"], None, facts)
         if target_type not in ("binary", "multiclass"):
             raise ValueError(
                 f"BackpropClassifier supports binary, multiclass and multilabel-indicator "
                 f"targets, got {target_type!r}."
             )
+        y_dtype = y.dtype
         y = column_or_1d(y, warn=True)
         classes, y_index = np.unique(y, return_inverse=True)
         if classes.size < 2:
@@ -754,90 +404,56 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
                 f"BackpropClassifier needs samples of at least 2 classes, but the data "
                 f"contains only one class: {classes[0]}."
             )
+        facts = {"classes": classes, "y": y, "y_dtype": y_dtype}
         if classes.size == 2:
-            return y, y_index[:, np.newaxis].astype(dtype), classes, "binary"
+            # One sigmoid: for two classes it *is* the softmax.
+            Y = y_index[:, np.newaxis].astype(dtype)
+            facts["kind"] = "binary"
+            return Targets(Y, CLASSIFIER_LOSSES["logistic"], y, facts)
         Y = (y_index[:, np.newaxis] == np.arange(classes.size)).astype(dtype)
-        return y, Y, classes, "multiclass"
+        facts["kind"] = "multiclass"
+        return Targets(Y, CLASSIFIER_LOSSES[self.out_activation], y, facts)
 
-    def _sample_weight(self, sample_weight, X, y, classes, target_type):
-        """Combine sample weights and class weights into the w_i of the cost, in X's dtype.
+    def _weigh_targets(self, weight, targets):
+        """Multiply every sample weight by the weight of its class."""
+        if self.class_weight is None:
+            return weight
+        if targets.facts["kind"] == "multilabel":
+            raise ValueError("class_weight is not supported for multilabel targets.")
+        classes, y = targets.facts["classes"], targets.facts["y"]
+        class_weight = self.class_weight
+        if isinstance(class_weight, dict):
+            class_weight = _class_weight_floats(class_weight, classes)
+        per_class = compute_class_weight(class_weight, classes=classes, y=y)
+        with np.errstate(over="ignore"):  # an overflow is refused by the caller, not warned
+            return weight * per_class[np.searchsorted(classes, y)]
 
-        Computed in float64 and checked before the cast, so that weights beyond the range of
-        X's dtype are refused instead of overflowing with a numpy warning.
+    def _validation_score(self, Z, Y, weight, targets):
+        """Accuracy, weighted by the sample weights: all labels right, for multilabel targets.
+
+        The rows are decided as ``predict`` decides them.
         """
-        with _too_large_for_float("sample_weight"):
-            weight = _check_sample_weight(
-                sample_weight, X, dtype=np.float64, ensure_non_negative=True
-            )
-        if self.class_weight is not None:
-            if target_type == "multilabel":
-                raise ValueError("class_weight is not supported for multilabel targets.")
-            class_weight = self.class_weight
-            if isinstance(class_weight, dict):
-                class_weight = _class_weight_floats(class_weight, classes)
-            per_class = compute_class_weight(class_weight, classes=classes, y=y)
-            with np.errstate(over="ignore"):  # refused just below, not warned about
-                weight = weight * per_class[np.searchsorted(classes, y)]
-        _check_weights_fit_dtype(weight, X.dtype)
-        weight = weight.astype(X.dtype, copy=False)
-        _check_total_weight(weight, "The sample weights")
-        return weight
+        kind = targets.facts["kind"]
+        predicted = decide(_proba(targets.loss, Z, kind), kind)
+        if kind == "multilabel":
+            right = (predicted == (Y > 0.5)).all(axis=1)
+        else:
+            truth = (Y[:, 0] > 0.5).astype(int) if kind == "binary" else np.argmax(Y, axis=1)
+            right = predicted == truth
+        return float(np.average(right, weights=weight))
 
-    def _check_warm_start(self, network, classes):
-        """Refuse to continue a fit of other classes or another network."""
-        if not self._continues():
-            return
+    def _check_continuation(self, targets):
+        classes = targets.facts["classes"]
         if not np.array_equal(classes, self.classes_):
             raise ValueError(
                 f"warm_start can only continue a fit with the same classes: the previous fit "
                 f"had {self.classes_!r}, this one has {classes!r}."
             )
-        if network.layer_sizes != self._network.layer_sizes:
-            raise ValueError(
-                f"warm_start can only continue a fit with the same layer sizes: the previous "
-                f"fit had {self._network.layer_sizes}, this one has {network.layer_sizes}."
-            )
 
-    def _initial_theta(self, network, random_state):
-        if self._continues():
-            return network.pack(self.coefs_, self.intercepts_)
-        return network.initial_theta(random_state)
-
-    @property
-    def thetas_(self):
-        """The course's Θ(l), shape (s_{l+1}, s_l + 1), bias in column 0."""
-        check_is_fitted(self)
-        return [np.column_stack([b, W.T]) for W, b in zip(self.coefs_, self.intercepts_)]
-
-    def _output(self, X):
-        """z(L) for the rows of X in X's dtype, and the rows whose z overflows.
-
-        Returns ``Z, saturated``: ``saturated`` is None, or ``(rows, M, e)`` for the rows
-        whose ordinary forward pass overflows X's dtype (``Z`` holds them clipped into its
-        range) with their exact z = 2^e M from :func:`scaled_decision_output`.
-        """
-        check_is_fitted(self)
-        # scikit-learn's finiteness check sums X, which may overflow near the largest float32.
-        with np.errstate(over="ignore", invalid="ignore"), _too_large_for_float("X"):
-            X = validate_data(
-                self, X, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32], reset=False
-            )
-        if sparse.issparse(X):
-            X = X.tocsr()
-        params = [
-            (W.astype(X.dtype, copy=False), b.astype(X.dtype, copy=False))
-            for W, b in zip(self.coefs_, self.intercepts_)
-        ]
-        block_rows = _block_rows(self._network, X)
-        with np.errstate(over="ignore", invalid="ignore"):
-            Z = decision_output(self._network, params, X, block_rows)
-        params64 = list(zip(self.coefs_, self.intercepts_))
-        rows = may_overflow(self._network, params64, X, X.dtype)
-        if not rows.any():
-            return Z, None
-        M, exponents = scaled_decision_output(self._network, params64, X[rows].astype(np.float64))
-        Z[rows] = unscale(M, exponents, X.dtype)
-        return Z, (rows, M, exponents)
+    def _store_targets(self, facts):
+        self.classes_ = facts["classes"]
+        self._target_type = facts["kind"]
+        self._y_dtype = facts["y_dtype"]
 
     def decision_function(self, X):
         """Return the output layer's input z(L) for the rows of X.
@@ -874,12 +490,10 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         y : ndarray of shape (n_samples,) or (n_samples, n_labels)
             Predicted classes, or a label indicator matrix for multilabel targets.
         """
-        proba = self.predict_proba(X)
+        decision = decide(self.predict_proba(X), self._target_type)
         if self._target_type == "multilabel":
-            return (proba > 0.5).astype(self._y_dtype)
-        # The argmax of the probabilities themselves, so that predict and predict_proba agree
-        # even where saturated outputs round to tied probabilities.
-        return self.classes_[np.argmax(proba, axis=1)]
+            return decision.astype(self._y_dtype)
+        return self.classes_[decision]
 
     def predict_log_proba(self, X):
         """Predict the logarithm of class probabilities for the rows of X.
@@ -919,15 +533,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             Probabilities, in the order of ``classes_``, in X's floating dtype.
         """
         Z, saturated = self._output(X)
-        # Saturated rows hold z near the largest float: differences of such z overflow to −inf
-        # on the way, which is the right log-probability.
-        kind = self._target_type
-        with np.errstate(over="ignore"):
-            log_proba = output_log_proba(Z, self.out_activation_, kind)
-            if saturated is not None:
-                rows, M, exponents = saturated
-                log_proba[rows] = scaled_log_proba(M, exponents, self.out_activation_, kind)
-        return np.exp(log_proba, out=log_proba)
+        return _proba(self._loss, Z, self._target_type, saturated)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -5,6 +5,8 @@ from numbers import Real
 
 import numpy as np
 
+from ._base import BaseBackprop
+
 MIN_EPSILON, MAX_EPSILON = 1e-12, 1.0
 
 
@@ -60,7 +62,8 @@ def gradient_check(estimator, X, y, sample_weight=None, epsilon=1e-4):
     Parameters
     ----------
     estimator : BackpropClassifier
-        The estimator whose hyperparameters define the network and cost.
+        The estimator whose hyperparameters define the network and cost (any network of
+        sklearn-bp).
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
         Input data.
     y : array-like of shape (n_samples,) or (n_samples, n_labels)
@@ -86,12 +89,10 @@ def gradient_check(estimator, X, y, sample_weight=None, epsilon=1e-4):
     >>> gradient_check(clf, X, y) < 1e-9
     True
     """
-    from ._classifier import BackpropClassifier  # the classifier imports this module too
-
-    if not isinstance(estimator, BackpropClassifier):
+    if not isinstance(estimator, BaseBackprop):
         raise TypeError(
-            f"estimator must be a BackpropClassifier instance, got {estimator!r} "
-            f"of type {type(estimator).__name__}."
+            f"estimator must be a BackpropClassifier instance or another network of "
+            f"sklearn-bp, got {estimator!r} of type {type(estimator).__name__}."
         )
     if (
         isinstance(epsilon, bool)
@@ -109,9 +110,28 @@ def gradient_check(estimator, X, y, sample_weight=None, epsilon=1e-4):
     checked = copy.copy(estimator)
     if isinstance(estimator.random_state, np.random.RandomState):
         checked.random_state = copy.deepcopy(estimator.random_state)
-    objective, theta = checked._objective_at_start(X, y, sample_weight, dtype=[np.float64])
-    # The central differences run in float64 whatever the type of epsilon.
-    epsilon = float(epsilon)
+    objective, theta = checked._objective_at_start(X, y, sample_weight)
+    return check_objective(objective, theta, float(epsilon))
+
+
+def check_objective(objective, theta, epsilon=1e-4):
+    """Compare an objective's gradient with central differences of its J at θ.
+
+    Parameters
+    ----------
+    objective : object
+        Has ``loss(theta) -> J`` and ``loss_gradient(theta) -> (J, gradient)``, such as
+        :class:`~sklearn_bp._objective.BackpropObjective`.
+    theta : ndarray of shape (n_params,)
+        Where to compare, float64.
+    epsilon : float, default=1e-4
+        Step of the central differences.
+
+    Returns
+    -------
+    relative_difference : float
+        ‖num − bp‖ / ‖num + bp‖.
+    """
     with np.errstate(over="ignore", invalid="ignore"):
         _, backprop = objective.loss_gradient(theta)
         numerical = numerical_gradient(objective.loss, theta, epsilon)

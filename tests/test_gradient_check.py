@@ -8,7 +8,8 @@ from numpy.testing import assert_allclose
 from scipy import sparse
 
 from sklearn_bp import BackpropClassifier, gradient_check
-from sklearn_bp._gradient_check import numerical_gradient, relative_difference
+from sklearn_bp._gradient_check import check_objective, numerical_gradient, relative_difference
+from sklearn_bp._objective import BackpropObjective
 
 from .course_reference import central_differences
 from .support import numpy_must_not_warn
@@ -54,21 +55,22 @@ def test_gradient_check_on_sparse_and_float32_input():
     assert gradient_check(clf, X.astype(np.float32), TARGETS["multiclass"]) < 1e-8
 
 
-def test_gradient_check_detects_a_wrong_gradient(monkeypatch):
-    from sklearn_bp import _network
+class TextbookObjective(BackpropObjective):
+    """The course's D = (1/m) Δ + λ Θ: its λ Θ term is W times too large for its own J."""
 
-    real = _network.BackpropObjective.loss_gradient
-
-    def textbook_regularization(self, theta, gradient=None):
-        # The course's D = (1/m) Δ + λ Θ: its λ Θ term is W times too large for its own J.
-        loss, gradient = real(self, theta, gradient)
+    def loss_gradient(self, theta, gradient=None):
+        loss, gradient = super().loss_gradient(theta, gradient)
         for (W, _), (grad_W, _) in zip(self.network.unpack(theta), self.network.unpack(gradient)):
             grad_W += self.alpha * W * (1 - 1 / self.total_weight)
         return loss, gradient
 
-    monkeypatch.setattr(_network.BackpropObjective, "loss_gradient", textbook_regularization)
+
+def test_gradient_check_detects_a_wrong_gradient():
     clf = BackpropClassifier(hidden_layer_sizes=(3,), alpha=1.0, random_state=0)
-    assert gradient_check(clf, X, TARGETS["multiclass"]) > 1e-2
+    objective, theta = clf._objective_at_start(X, TARGETS["multiclass"])
+    assert check_objective(objective, theta) < 1e-8
+    textbook = TextbookObjective(objective.data, objective.alpha)
+    assert check_objective(textbook, theta) > 1e-2
 
 
 def test_gradient_check_leaves_estimator_untouched_and_uses_fit_initialization():

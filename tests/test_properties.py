@@ -187,7 +187,7 @@ def test_cost_is_finite_and_exact_up_to_large_scales(problem):
     assert np.isfinite(difference)
 
     Y, weight = targets(problem), weights_of(problem)
-    out = objective.network.out_activation
+    out = objective.data.loss.name
     expected = stable_cost(
         thetas, problem["X"], Y, weight, params["alpha"], params["activation"], out
     )

@@ -17,6 +17,9 @@ from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_bp import BackpropClassifier, gradient_check
+from sklearn_bp._base import block_rows
+from sklearn_bp._gradient_check import check_objective
+from sklearn_bp._network import Network
 
 from .support import numpy_must_not_warn
 
@@ -100,18 +103,9 @@ def test_gradient_check_of_a_vanishing_gradient_is_finite():
         assert np.isfinite(gradient_check(clf, X, Y))
 
 
-def test_gradient_check_of_two_zero_gradients_is_zero(monkeypatch):
-    from sklearn_bp import _gradient_check
-
-    clf = BackpropClassifier(hidden_layer_sizes=(), alpha=0.0)
-    monkeypatch.setattr(_gradient_check, "numerical_gradient", lambda loss, theta, eps: 0 * theta)
-    monkeypatch.setattr(
-        BackpropClassifier,
-        "_objective_at_start",
-        lambda self, *args, **kwargs: (_ZeroObjective(), np.ones(4)),
-    )
+def test_gradient_check_of_two_zero_gradients_is_zero():
     with numpy_must_not_warn():
-        assert gradient_check(clf, np.ones((2, 1)), np.arange(2)) == 0.0
+        assert check_objective(_ZeroObjective(), np.ones(4)) == 0.0
 
 
 class _ZeroObjective:
@@ -171,27 +165,9 @@ def test_random_state_instance_draws_like_its_seed():
         assert_array_equal(W_instance, W_seed)
 
 
-@pytest.fixture
-def block_rows_used(monkeypatch):
-    """The block sizes of every objective built, as ``fit`` chose them."""
-    from sklearn_bp import _network
-
-    sizes = []
-    real_init = _network.BackpropObjective.__init__
-
-    def spy(self, *args, **kwargs):
-        real_init(self, *args, **kwargs)
-        sizes.append(self.block_rows)
-
-    monkeypatch.setattr(_network.BackpropObjective, "__init__", spy)
-    return sizes
-
-
 @pytest.mark.parametrize("random_state", [0, 1, 2])
 @pytest.mark.parametrize("working_memory", [0.002, 0.005])
-def test_row_blocks_change_the_fit_only_at_rounding_level(
-    block_rows_used, working_memory, random_state
-):
+def test_row_blocks_change_the_fit_only_at_rounding_level(working_memory, random_state):
     # alpha = 10 makes the problem well conditioned, and the default tol stops both fits after
     # the same iterations: only the order of the sums over rows differs. (With tol=0, L-BFGS-B
     # runs on until J stops decreasing, where its last steps follow rounding noise, and the
@@ -203,7 +179,10 @@ def test_row_blocks_change_the_fit_only_at_rounding_level(
     whole = BackpropClassifier(**params).fit(X, y)
     with config_context(working_memory=working_memory):
         blocked = BackpropClassifier(**params).fit(X, y)
-    assert block_rows_used[0] == 200 and 1 < block_rows_used[1] < 50
+    network = Network((5, 4, 3))
+    assert block_rows(network, X) == 200
+    with config_context(working_memory=working_memory):
+        assert 1 < block_rows(network, X) < 50
     assert blocked.optimize_result_["success"] and blocked.n_iter_ == whole.n_iter_
     for W_whole, W_blocked in zip(
         whole.coefs_ + whole.intercepts_, blocked.coefs_ + blocked.intercepts_
@@ -285,55 +264,49 @@ def test_predicting_does_not_change_the_estimator(large_model):
     assert_same_state(vars(clf), before)
 
 
-def raise_at_evaluation(monkeypatch, n, exception):
-    """Make the n-th evaluation of J raise ``exception``."""
-    from sklearn_bp import _network
-
-    real = _network.BackpropObjective.loss_gradient
+def raise_at_iteration(n, exception):
+    """A callback that raises ``exception`` at the n-th iteration, and the iterations it saw."""
     calls = []
 
-    def failing(self, theta, gradient=None):
-        calls.append(None)
+    def callback(iteration, *args):
+        calls.append(iteration)
         if len(calls) == n:
             raise exception
-        return real(self, theta, gradient)
 
-    monkeypatch.setattr(_network.BackpropObjective, "loss_gradient", failing)
-    return calls
+    return callback, calls
 
 
 @pytest.mark.parametrize("exception", [RuntimeError("boom"), MemoryError(), SystemExit(3)])
 @pytest.mark.parametrize("warm_start", [False, True])
-def test_an_exception_during_optimization_leaves_the_estimator_as_before(
-    monkeypatch, exception, warm_start
-):
+def test_an_exception_during_optimization_leaves_the_estimator_as_before(exception, warm_start):
     X, y = X_UNIT, np.arange(30) % 3
+    callback, calls = raise_at_iteration(3, exception)
     clf = BackpropClassifier(hidden_layer_sizes=(4,), warm_start=warm_start, random_state=0)
     clf.fit(X, y)
+    clf.set_params(callback=callback)
     before = copy.deepcopy(vars(clf))
-    calls = raise_at_evaluation(monkeypatch, 5, exception)
     with pytest.raises(type(exception)):
         clf.fit(2 * X, y)
-    assert len(calls) == 5  # the optimization had started
+    assert len(calls) == 3  # the optimization had started
     assert_same_state(vars(clf), before)
 
-    fresh = BackpropClassifier(hidden_layer_sizes=(4,), random_state=0)
+    fresh = BackpropClassifier(hidden_layer_sizes=(4,), random_state=0, callback=callback)
     calls.clear()
     with pytest.raises(type(exception)):
         fresh.fit(X, y)
     assert not any(key.endswith("_") and not key.startswith("__") for key in vars(fresh))
 
 
-def test_keyboard_interrupt_in_a_warm_started_fit_keeps_the_best_parameters(monkeypatch):
+def test_keyboard_interrupt_in_a_warm_started_fit_keeps_the_best_parameters():
     X, y = X_UNIT, np.arange(30) % 3
     clf = BackpropClassifier(hidden_layer_sizes=(4,), warm_start=True, max_iter=5, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X, y)
     previous_loss = clf.loss_
-    raise_at_evaluation(monkeypatch, 6, KeyboardInterrupt())
+    callback, _ = raise_at_iteration(2, KeyboardInterrupt())
     with pytest.warns(UserWarning, match=r"interrupted \(KeyboardInterrupt\)"):
-        clf.fit(X, y)
+        clf.set_params(callback=callback).fit(X, y)
     # The new fit started from the previous parameters: its best J is no worse.
     assert clf.loss_ <= previous_loss
     assert_valid_predictions(clf, X)
@@ -497,7 +470,8 @@ def test_probabilities_of_inputs_whose_outputs_overflow(activation, out_activati
 
 
 def test_scaled_forward_pass_is_the_ordinary_one_where_nothing_overflows():
-    from sklearn_bp._network import scaled_decision_output, scaled_log_proba
+    from sklearn_bp._classifier import scaled_log_proba
+    from sklearn_bp._network import scaled_decision_output
 
     for activation, out_activation in [("relu", "softmax"), ("tanh", "logistic")]:
         clf = BackpropClassifier(
@@ -515,5 +489,5 @@ def test_scaled_forward_pass_is_the_ordinary_one_where_nothing_overflows():
             clf._network, list(zip(clf.coefs_, clf.intercepts_)), X
         )
         assert_allclose(np.ldexp(M, exponents[:, np.newaxis]), clf.decision_function(X), rtol=1e-13)
-        log_proba = scaled_log_proba(M, exponents, clf.out_activation_, "multiclass")
+        log_proba = scaled_log_proba(clf._loss, M, exponents, "multiclass")
         assert_allclose(np.exp(log_proba), clf.predict_proba(X), rtol=1e-12, atol=1e-300)

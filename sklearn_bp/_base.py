@@ -1,0 +1,574 @@
+"""The fit pipeline that every estimator of the family shares.
+
+Data flows one way: validate → encode targets → lay out parameters → optimize → expose. This
+module owns every step but the encoding of targets and what a prediction is: an estimator
+subclasses :class:`BaseBackprop` and supplies those through a few hooks. It computes no
+derivative of its own: the data term and the objective are ``_objective``'s, the method table
+and the driver ``_optimize``'s.
+"""
+
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._activations import ACTIVATIONS, SATURATED_Z
+from ._fixes import (
+    Interval,
+    Options,
+    StrOptions,
+    _check_sample_weight,
+    _fit_context,
+    caller_stacklevel,
+    get_chunk_n_rows,
+    validate_parameter_constraints,
+)
+from ._network import (
+    CurvatureWorkspace,
+    Network,
+    Workspace,
+    decision_output,
+    may_overflow,
+    scaled_decision_output,
+    unscale,
+)
+from ._objective import BackpropObjective, DataTerm
+from ._optimize import (
+    MAX_ITER,
+    METHODS,
+    EarlyStopping,
+    Monitor,
+    Printer,
+    UserCallback,
+    blas_threads_for,
+    check_method,
+    check_reproducible,
+    check_result,
+    method_spec,
+    minimize_objective,
+)
+
+# A block of X and its buffers should stay in cache between the forward and the backward
+# pass: measured here, blocks of about 8 MiB ran 10-15% faster than one block of all rows,
+# while blocks under about 1000 rows lose more in matrix-product efficiency than they gain.
+BLOCK_BYTES = 8 * 2**20
+MIN_BLOCK_ROWS = 1024
+
+# The saturation check at the start of a fit looks at this many rows, and warns when more
+# than this fraction of the first hidden layer's pre-activations are saturated.
+SATURATION_ROWS = 256
+SATURATED_FRACTION = 0.5
+
+
+@dataclass
+class Targets:
+    """What an estimator's encoding of y hands the shared pipeline.
+
+    Attributes
+    ----------
+    Y : ndarray of shape (n_samples, n_outputs)
+        The targets of the output units, in X's dtype.
+    loss : loss object
+        The output units and their cost (``_losses``).
+    stratify : ndarray of shape (n_samples,) or None
+        Labels to stratify the early-stopping split by, or None for a plain random split.
+    facts : dict
+        What the estimator needs again after the fit (classes, the kind of target, ...).
+    """
+
+    Y: np.ndarray
+    loss: Any
+    stratify: np.ndarray | None
+    facts: dict
+
+
+@dataclass
+class Problem:
+    """A validated fit: the data, its encoded targets, the weights and the network's layout."""
+
+    X: Any
+    targets: Targets
+    sample_weight: np.ndarray
+    network: Network
+    validation_seed: int | None = None
+
+
+def block_rows(network, X, curvature=False):
+    """Rows per block: about ``BLOCK_BYTES`` of X and buffers, within ``working_memory``.
+
+    Each block holds activations, deltas and a scratch array for every non-input layer, and
+    for the methods that take curvature products six more arrays of the R-passes;
+    scikit-learn's ``working_memory`` setting bounds them all, as it bounds
+    ``pairwise_distances_chunked``.
+    """
+    n_samples, n_features = X.shape
+    buffer_bytes = Workspace.bytes_per_row(network, X.dtype)
+    if curvature:
+        buffer_bytes += CurvatureWorkspace.bytes_per_row(network, X.dtype)
+    by_cache = max(MIN_BLOCK_ROWS, BLOCK_BYTES // (buffer_bytes + X.dtype.itemsize * n_features))
+    by_memory = get_chunk_n_rows(buffer_bytes, max_n_rows=max(n_samples, 1))
+    return max(1, min(by_cache, by_memory))
+
+
+def _warn_if_saturated(network, X, theta, estimator_name):
+    """Warn when most first-layer hidden units start saturated on the training rows.
+
+    Unscaled features of large magnitude push z(2) far onto the plateaus of the sigmoid or
+    tanh, where g′ and with it the gradient vanish: the fit then ends early at a poor model and
+    reports success. A few hundred rows show it for the price of one small product.
+    """
+    threshold = SATURATED_Z.get(network.activation)
+    if threshold is None or network.n_layers < 3:
+        return
+    rows = np.unique(np.linspace(0, X.shape[0] - 1, num=SATURATION_ROWS).astype(int))
+    W, b = network.unpack(theta)[0]
+    with np.errstate(over="ignore", invalid="ignore"):
+        Z = np.asarray(X[rows] @ W.astype(X.dtype)) + b
+    saturated = np.mean(~(np.abs(Z) <= threshold))
+    if saturated > SATURATED_FRACTION:
+        warnings.warn(
+            f"{saturated:.0%} of the first hidden layer's units start saturated on the "
+            f"training rows (|z| > {threshold:g}, where the {network.activation} derivative is "
+            f"all but zero), so backpropagation's gradient vanishes: the features are probably "
+            f"not scaled. Scale them, for example with make_pipeline(StandardScaler(), "
+            f"{estimator_name}(...)).",
+            UserWarning,
+            stacklevel=caller_stacklevel(),
+        )
+
+
+def check_total_weight(weight, what):
+    """Refuse weights whose sum W cannot serve as the divisor of J: zero, tiny or infinite."""
+    with np.errstate(over="ignore"):  # an overflowing sum is refused below, not warned about
+        total = np.sum(weight, dtype=np.float64)
+    if not total > 0:
+        raise ValueError(f"{what} sum to zero: at least one sample needs a positive weight.")
+    if not np.isfinite(total) or total < np.finfo(np.float64).tiny / np.finfo(np.float64).eps:
+        raise ValueError(
+            f"{what} sum to {total:g}, too large or too small to divide the cost by: rescale "
+            f"the sample weights (or class_weight)."
+        )
+
+
+@contextmanager
+def too_large_for_float(name):
+    """Name the input when numpy cannot convert a Python integer beyond float's range."""
+    try:
+        yield
+    except OverflowError as error:
+        raise ValueError(f"{name} holds a number too large for float64: {error}.") from error
+
+
+def short(value, length=40):
+    """``repr(value)``, cut to ``length`` characters: a 400-digit integer makes no message."""
+    text = repr(value)
+    return text if len(text) <= length else f"{text[: length - 3]}..."
+
+
+def _check_weights_fit_dtype(weight, dtype):
+    """Refuse weights that overflow float64 or, for float32 data, float32: no numpy warning."""
+    largest = np.max(weight, initial=0.0)
+    if not np.isfinite(largest):
+        raise ValueError(
+            "The sample weights times class_weight overflow float64: rescale the sample "
+            "weights or class_weight."
+        )
+    if largest > np.finfo(dtype).max:
+        raise ValueError(
+            f"The sample weights (times class_weight) reach {largest:g}, beyond the largest "
+            f"{np.dtype(dtype).name} ({np.finfo(dtype).max:g}) that X's dtype can hold: "
+            f"rescale them."
+        )
+
+
+def _coefs_intercepts(network, theta):
+    """``coefs_`` and ``intercepts_``, as lists of views into θ."""
+    params = network.unpack(theta)
+    return [W for W, _ in params], [b for _, b in params]
+
+
+class BaseBackprop(BaseEstimator):
+    """The shared fit pipeline of sklearn-bp's networks; not an estimator of its own.
+
+    A subclass defines ``__init__`` with its parameters, adds its own constraints to
+    ``_parameter_constraints``, and implements the hooks:
+
+    - ``_encode_targets(y, dtype) -> Targets``: validate y and encode it for the output units;
+    - ``_validation_score(Z, Y, weight, targets) -> float``: the early-stopping score of the
+      outputs z(L) of held-out rows;
+    - ``_store_targets(facts)``: set the fitted attributes that describe the targets;
+
+    and, where it needs them, ``_weigh_targets(weight, targets)`` (class weights),
+    ``_check_continuation(targets)`` (what ``warm_start`` may not change) and ``_y_checks``
+    (keyword arguments of ``validate_data`` for y).
+    """
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "method": [StrOptions(set(METHODS)), callable],
+        "hessian": [StrOptions({"exact", "gauss-newton"})],
+        "max_iter": [Interval(Integral, 1, MAX_ITER, closed="both")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "warm_start": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "options": [dict, None],
+        "callback": [callable, None],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [
+            Interval(Integral, 1, None, closed="left"),
+            Options(Real, {np.inf}),
+        ],
+    }
+    # Parameters that scikit-learn's validation compares as floats: checked as float(value),
+    # so that an integer beyond float's range or a Fraction gets a message that names them.
+    _real_parameters = ("alpha", "tol", "validation_fraction")
+    _y_checks: dict = {}
+
+    def _validate_params(self):
+        """Validate the hyperparameters as scikit-learn does, real numbers as floats."""
+        params = self.get_params(deep=False)
+        for name in self._real_parameters:
+            value = params[name]
+            if isinstance(value, Real) and not isinstance(value, bool | np.bool_):
+                try:
+                    params[name] = float(value)
+                except OverflowError:
+                    raise ValueError(
+                        f"The {name!r} parameter of {type(self).__name__} must be a finite "
+                        f"number, got an integer too large for a float: {short(value)}."
+                    ) from None
+        validate_parameter_constraints(
+            self._parameter_constraints, params, caller_name=type(self).__name__
+        )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network to data X and targets y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; float32 data is computed in float32.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets: class labels or a multilabel indicator matrix for a classifier.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the samples; equal weights by default.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        # A failed fit must not leave a half-fitted estimator: validate_data already records
+        # n_features_in_ on self, so put every attribute back as it was on any error, and
+        # the state of a RandomState passed as random_state with it.
+        state_before = dict(self.__dict__)
+        random_state = self.random_state
+        rng_before = (
+            random_state.get_state() if isinstance(random_state, np.random.RandomState) else None
+        )
+        try:
+            return self._fit(X, y, sample_weight)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(state_before)
+            if rng_before is not None:
+                random_state.set_state(rng_before)
+            raise
+
+    def _fit(self, X, y, sample_weight):
+        # Everything that can be refused is refused before anything of the network's size is
+        # allocated and before a random number is drawn.
+        problem = self._prepare(X, y, sample_weight)
+        network = problem.network
+        check_method(self.method, self.max_iter, self.options, network.n_params)
+        check_reproducible(self.method, self.random_state)
+        self._check_warm_start(problem)
+        random_state = check_random_state(self.random_state)
+        train, validation = self._split(problem, random_state)
+        theta0 = self._initial_theta(network, random_state)
+        data = self._data_term(problem, train, method_spec(self.method).hessp)
+        if not self._continues():
+            _warn_if_saturated(network, data.X, theta0, type(self).__name__)
+        objective = BackpropObjective(data, self.alpha)
+        early_stopping = None
+        if validation is not None:
+            early_stopping = EarlyStopping(
+                self._scorer(problem, validation), self.n_iter_no_change, float(self.tol)
+            )
+            if self._continues():
+                early_stopping.offer_start(theta0)
+        monitor = Monitor(
+            objective.loss_gradient,
+            {
+                "exact": objective.hessian_vector_product,
+                "gauss-newton": objective.gauss_newton_vector_product,
+            }[self.hessian],
+            listeners=self._listeners(network, early_stopping),
+            first_iteration=len(self._previous("loss_curve_")) + 1,
+        )
+        with blas_threads_for(data):
+            x, result = minimize_objective(
+                monitor,
+                theta0,
+                method=self.method,
+                max_iter=self.max_iter,
+                tol=float(self.tol),
+                options=self.options,
+                early_stopping=early_stopping,
+            )
+        n_iter = check_result(result, self.method, self.max_iter, self.options)
+        self._store_fit(problem, x, result, monitor, early_stopping, n_iter)
+        return self
+
+    def _listeners(self, network, early_stopping):
+        """What watches every iteration, in order: the early stopper scores the iterate first,
+        so that the printer can show its score."""
+        listeners = [] if early_stopping is None else [early_stopping]
+        if self.verbose:
+            listeners.append(Printer())
+        if self.callback is not None:
+            listeners.append(
+                UserCallback(self.callback, lambda theta: _coefs_intercepts(network, theta))
+            )
+        return listeners
+
+    def _store_fit(self, problem, x, result, monitor, early_stopping, n_iter):
+        """Set every fitted attribute at once, when nothing can fail any more."""
+        network = problem.network
+        self.coefs_, self.intercepts_ = (
+            [array.copy() for array in arrays] for arrays in _coefs_intercepts(network, x)
+        )
+        self.loss_ = result["fun"]
+        self.loss_curve_ = self._previous("loss_curve_") + monitor.loss_curve
+        self.n_iter_ = n_iter
+        self.n_fun_evals_ = monitor.n_fun_evals
+        self.n_grad_evals_ = monitor.n_fun_evals  # J and ∇J are always evaluated together
+        self.n_hessp_evals_ = monitor.n_hessp_evals
+        if early_stopping is not None:
+            self.validation_scores_ = self._previous("validation_scores_") + early_stopping.scores
+            self.validation_loss_curve_ = (
+                self._previous("validation_loss_curve_") + early_stopping.losses
+            )
+            # The score of the parameters returned: under warm_start the previous fit's, on
+            # the same validation rows, unless this fit found better ones.
+            self.best_validation_score_ = early_stopping.best_score
+            self._validation_seed = problem.validation_seed
+        else:
+            self.validation_scores_ = self.validation_loss_curve_ = None
+            self.best_validation_score_ = None
+        self.n_layers_ = network.n_layers
+        self.n_outputs_ = network.layer_sizes[-1]
+        self.out_activation_ = problem.targets.loss.name
+        self.optimize_result_ = result
+        self._network = network
+        self._loss = problem.targets.loss
+        self._store_targets(problem.targets.facts)
+
+    def _continues(self):
+        """Whether this fit continues the previous one (``warm_start`` after a fit)."""
+        return self.warm_start and hasattr(self, "coefs_")
+
+    def _previous(self, name):
+        """A record of the previous fit that a warm-started fit continues, else empty."""
+        if self.warm_start and getattr(self, name, None) is not None:
+            return list(getattr(self, name))
+        return []
+
+    def _split(self, problem, random_state):
+        """Row indices for training and, with ``early_stopping``, for validation.
+
+        The split is drawn from a seed that a warm-started fit takes over from the previous
+        fit: the same rows stay held out, so that scores of the two fits compare.
+        """
+        n_samples = problem.X.shape[0]
+        if not self.early_stopping:
+            return np.arange(n_samples), None
+        seed = getattr(self, "_validation_seed", None) if self._continues() else None
+        if seed is None:
+            seed = int(random_state.randint(np.iinfo(np.int32).max))
+        problem.validation_seed = seed
+        try:
+            train, validation = train_test_split(
+                np.arange(n_samples),
+                test_size=float(self.validation_fraction),
+                stratify=problem.targets.stratify,
+                random_state=seed,
+            )
+        except ValueError as error:
+            raise ValueError(
+                f"early_stopping cannot hold out validation_fraction="
+                f"{self.validation_fraction} of the {n_samples} rows: {error}"
+            ) from error
+        weight = problem.sample_weight
+        check_total_weight(weight[train], "The sample weights of the training rows")
+        check_total_weight(weight[validation], "The sample weights of the validation rows")
+        return train, validation
+
+    def _data_term(self, problem, rows, curvature=False):
+        """The data term of the given rows, its blocks sized for curvature products if asked."""
+        X = problem.X if len(rows) == problem.X.shape[0] else problem.X[rows]
+        return DataTerm(
+            problem.network,
+            problem.targets.loss,
+            X,
+            problem.targets.Y[rows],
+            problem.sample_weight[rows],
+            block_rows(problem.network, X, curvature),
+        )
+
+    def _scorer(self, problem, rows):
+        """``score(theta) -> (loss, score)`` on the validation rows.
+
+        The loss is the weighted mean cost (J without its penalty); the score the estimator's
+        ``_validation_score`` of the outputs.
+        """
+        data = self._data_term(problem, rows)
+
+        def score(theta):
+            Z = data.output(theta)
+            loss = data.loss_from_output(Z) / data.total_weight
+            return loss, self._validation_score(Z, data.Y, data.sample_weight, problem.targets)
+
+        return score
+
+    def _objective_at_start(self, X, y, sample_weight=None, dtype=(np.float64,)):
+        """Validate everything as ``fit`` does; return the objective and the starting θ.
+
+        The family's way in for :func:`~sklearn_bp.gradient_check` and the benchmarks: J and
+        its derivatives on the training rows, computed in the first of ``dtype`` that X can
+        take (float64 by default, whatever the dtype of X), at the θ ``fit`` would start from.
+        Call it on a copy: validation records the number of features on the estimator.
+        """
+        self._validate_params()
+        problem = self._prepare(X, y, sample_weight, dtype=dtype)
+        self._check_warm_start(problem)
+        data = self._data_term(problem, np.arange(problem.X.shape[0]))
+        random_state = check_random_state(self.random_state)
+        return BackpropObjective(data, self.alpha), self._initial_theta(
+            problem.network, random_state
+        )
+
+    def _prepare(self, X, y, sample_weight, dtype=(np.float64, np.float32)):
+        """Validate the data and hyperparameters; encode the targets; lay out the network."""
+        hidden = self._hidden_layer_sizes()
+        with too_large_for_float("X"):
+            X, y = validate_data(
+                self, X, y, accept_sparse=["csr", "csc"], dtype=list(dtype), **self._y_checks
+            )
+        if X.ndim != 2:
+            raise ValueError(f"X must be a 2-D array, got an array with {X.ndim} dimensions.")
+        if sparse.issparse(X):
+            X = X.tocsr()
+        targets = self._encode_targets(y, X.dtype)
+        sample_weight = self._sample_weight(sample_weight, X, targets)
+        network = Network((X.shape[1], *hidden, targets.Y.shape[1]), self.activation)
+        return Problem(X, targets, sample_weight, network)
+
+    def _hidden_layer_sizes(self):
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, np.ndarray) and sizes.ndim == 0:
+            sizes = sizes.item()  # a 0-d array: its one number
+        sizes = [sizes] if np.ndim(sizes) == 0 else list(sizes)
+        for size in sizes:
+            if isinstance(size, bool) or not isinstance(size, Integral):
+                raise TypeError(
+                    f"hidden_layer_sizes must contain integers, got {size!r} "
+                    f"in {self.hidden_layer_sizes!r}."
+                )
+            if size < 1:
+                raise ValueError(
+                    f"hidden_layer_sizes must contain positive integers, got {size!r} "
+                    f"in {self.hidden_layer_sizes!r}."
+                )
+        return [int(size) for size in sizes]
+
+    def _sample_weight(self, sample_weight, X, targets):
+        """The w_i of the cost, in X's dtype: sample weights, weighed by the targets' hook.
+
+        Computed in float64 and checked before the cast, so that weights beyond the range of
+        X's dtype are refused instead of overflowing with a numpy warning.
+        """
+        with too_large_for_float("sample_weight"):
+            weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
+        weight = self._weigh_targets(weight, targets)
+        _check_weights_fit_dtype(weight, X.dtype)
+        weight = weight.astype(X.dtype, copy=False)
+        check_total_weight(weight, "The sample weights")
+        return weight
+
+    def _weigh_targets(self, weight, targets):
+        """Weights that depend on the targets (class weights): none by default."""
+        return weight
+
+    def _check_warm_start(self, problem):
+        """Refuse to continue a fit of another network or of targets it cannot continue."""
+        if not self._continues():
+            return
+        self._check_continuation(problem.targets)
+        network = problem.network
+        if network.layer_sizes != self._network.layer_sizes:
+            raise ValueError(
+                f"warm_start can only continue a fit with the same layer sizes: the previous "
+                f"fit had {self._network.layer_sizes}, this one has {network.layer_sizes}."
+            )
+
+    def _check_continuation(self, targets):
+        """Refuse targets that a warm-started fit cannot continue from: any, by default."""
+
+    def _initial_theta(self, network, random_state):
+        if self._continues():
+            return network.pack(self.coefs_, self.intercepts_)
+        return network.initial_theta(random_state)
+
+    @property
+    def thetas_(self):
+        """The course's Θ(l), shape (s_{l+1}, s_l + 1), bias in column 0."""
+        check_is_fitted(self)
+        network = self._network
+        return [
+            theta.copy() for theta in network.thetas(network.pack(self.coefs_, self.intercepts_))
+        ]
+
+    def _output(self, X):
+        """z(L) for the rows of X in X's dtype, and the rows whose z overflows.
+
+        Returns ``Z, saturated``: ``saturated`` is None, or ``(rows, M, e)`` for the rows
+        whose forward pass may overflow X's dtype (``Z`` holds them clipped into its range)
+        with their exact z = 2^e M from :func:`scaled_decision_output`.
+        """
+        check_is_fitted(self)
+        # scikit-learn's finiteness check sums X, which may overflow near the largest float32.
+        with np.errstate(over="ignore", invalid="ignore"), too_large_for_float("X"):
+            X = validate_data(
+                self, X, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32], reset=False
+            )
+        if sparse.issparse(X):
+            X = X.tocsr()
+        params = [
+            (W.astype(X.dtype, copy=False), b.astype(X.dtype, copy=False))
+            for W, b in zip(self.coefs_, self.intercepts_)
+        ]
+        with np.errstate(over="ignore", invalid="ignore"):
+            Z = decision_output(self._network, params, X, block_rows(self._network, X))
+        params64 = list(zip(self.coefs_, self.intercepts_))
+        rows = may_overflow(self._network, params64, X, X.dtype)
+        if not rows.any():
+            return Z, None
+        M, exponents = scaled_decision_output(self._network, params64, X[rows].astype(np.float64))
+        Z[rows] = unscale(M, exponents, X.dtype)
+        return Z, (rows, M, exponents)

@@ -15,7 +15,7 @@ dtype of the data:
 - ``r_output(H, RZ, RH)``: write R{h} = (∂h/∂z) R{z} into ``RH``, the output's term of
   Pearlmutter's R-operator (the directional derivative of h along the direction of R{z}).
 - ``log_h(Z)``: log h from z for classifiers, computed without forming h; absent for outputs that
-  are no probability.
+  are no probability (the regressor's identity).
 """
 
 import numpy as np
@@ -99,6 +99,27 @@ class SoftmaxLoss:
     def log_h(self, Z):
         """log softmax(z), by log-sum-exp."""
         return log_softmax(Z, axis=1)
+
+
+class SquaredErrorLoss:
+    """Identity outputs with half the squared error, for regression.
+
+    cost(h, y) = ½ ‖h − y‖², h = z. Its Hessian with respect to z is the identity, so the
+    Gauss-Newton product of this loss is exactly Jᵀ J.
+    """
+
+    name = "identity"
+
+    def loss(self, Z, Y, w, H, scratch):
+        """Write h = z into H; return Σ_i w_i ½ Σ_k (h_ik − y_ik)²."""
+        np.copyto(H, Z)
+        np.subtract(Z, Y, out=scratch)
+        scratch *= scratch
+        return 0.5 * float((w @ scratch).sum())
+
+    def r_output(self, H, RZ, RH):
+        """R{h} = R{z}."""
+        np.copyto(RH, RZ)
 
 
 # The classifier's output units, by the name its ``out_activation`` parameter takes.

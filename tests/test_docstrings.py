@@ -17,6 +17,9 @@ PUBLIC = [
     "sklearn_bp.BackpropClassifier.predict_proba",
     "sklearn_bp.BackpropClassifier.predict_log_proba",
     "sklearn_bp.BackpropClassifier.decision_function",
+    "sklearn_bp.BackpropRegressor",
+    "sklearn_bp.BackpropRegressor.fit",
+    "sklearn_bp.BackpropRegressor.predict",
     "sklearn_bp.gradient_check",
 ]
 

@@ -16,7 +16,7 @@ from scipy import sparse
 from sklearn.exceptions import NotFittedError
 from sklearn.neural_network import MLPClassifier
 
-from sklearn_bp import BackpropClassifier, gradient_check
+from sklearn_bp import BackpropClassifier, BackpropRegressor, gradient_check
 
 from .support import numpy_must_not_warn
 
@@ -663,6 +663,59 @@ def small_network(**params):
     return BackpropClassifier(hidden_layer_sizes=(2,), random_state=0, **params)
 
 
+# BackpropRegressor().fit(X, y): what a regressor refuses of its targets; X, sample weights and
+# hyperparameters go through the same code as the classifier's, tested above. id, X, y,
+# exception, message.
+REGRESSOR_FIT = [
+    pytest.param(X, np.array(["a"] * 20), ValueError, "needs numeric targets", id="string y"),
+    pytest.param(
+        X,
+        np.array([1.0] * 19 + ["x"], dtype=object),
+        ValueError,
+        "could not convert string to float",
+        id="object y with a string",
+    ),
+    pytest.param(X, np.r_[np.nan, np.ones(19)], ValueError, "Input y contains NaN", id="NaN in y"),
+    pytest.param(
+        X, np.r_[np.inf, np.ones(19)], ValueError, "Input y contains infinity", id="inf in y"
+    ),
+    pytest.param(
+        X, np.ones(19), ValueError, "inconsistent numbers of samples: [20, 19]", id="short y"
+    ),
+    pytest.param(X, None, ValueError, "requires y to be passed", id="y is None"),
+    pytest.param(X, np.ones((20, 1, 1)), ValueError, "Found array with dim 3", id="3-D y"),
+    pytest.param(
+        X, np.empty((20, 0)), ValueError, "Found array with 0 feature(s)", id="y of no column"
+    ),
+    pytest.param(X, np.ones(20) + 1j, ValueError, "Complex data not supported", id="complex y"),
+    pytest.param(
+        X.astype(np.float32),
+        np.full(20, 1e39),
+        ValueError,
+        "beyond the largest float32",
+        id="y beyond float32 data",
+    ),
+]
+
+
+@pytest.mark.parametrize("X_bad, y_bad, error, message", REGRESSOR_FIT)
+def test_regressor_refuses_bad_targets(X_bad, y_bad, error, message):
+    regressor = BackpropRegressor(hidden_layer_sizes=(3,))
+    with pytest.raises(error, match=re.escape(message)), numpy_must_not_warn():
+        regressor.fit(X_bad, y_bad)
+    assert not hasattr(regressor, "n_features_in_")
+
+
+@pytest.mark.parametrize("method", ["predict", "score"])
+def test_regressor_prediction_refuses_bad_data(method):
+    regressor = BackpropRegressor(hidden_layer_sizes=(3,), max_iter=5).fit(X, np.arange(20.0))
+    args = (X[:, :2], np.arange(20.0)) if method == "score" else (X[:, :2],)
+    with pytest.raises(ValueError, match="X has 2 features, but BackpropRegressor is expecting 3"):
+        getattr(regressor, method)(*args)
+    with pytest.raises(NotFittedError):
+        getattr(BackpropRegressor(), method)(*args)
+
+
 # gradient_check(estimator, X, y, sample_weight, epsilon): id, a function that makes the
 # estimator, X, y, keyword arguments, exception, message. It validates the estimator's parameters
 # and the data as fit does.
@@ -910,6 +963,7 @@ def _documented_messages():
         FIT_COMBINATIONS,
         OVERFLOWING_WEIGHTS,
         PREDICT_DATA,
+        REGRESSOR_FIT,
         GRADIENT_CHECK,
     ]
     for table in tables:

@@ -1,0 +1,256 @@
+"""BackpropRegressor: the course's network with identity outputs and squared error.
+
+What is a regressor's own: numeric targets, one output unit per target column, and R² as the
+score. The fit is the family's, in ``_base``; the loss is ``_losses.SquaredErrorLoss``.
+"""
+
+import numpy as np
+from sklearn.base import RegressorMixin
+from sklearn.metrics import r2_score
+
+from ._base import BaseBackprop, Targets
+from ._losses import SquaredErrorLoss
+
+SQUARED_ERROR = SquaredErrorLoss()
+
+
+class BackpropRegressor(RegressorMixin, BaseBackprop):
+    """Fully connected neural network regressor trained by backpropagation.
+
+    The network computes a(1) = x, z(l+1) = Θ(l) [1; a(l)], a(l+1) = g(z(l+1)) for the hidden
+    layers and h_Θ(x) = z(L) at the output, one identity unit per target. Training minimizes
+    the regularized squared error
+
+    .. math::
+
+        J(\\Theta) = \\frac{1}{2W} \\sum_i w_i \\lVert h(x_i) - y_i \\rVert^2
+            + \\frac{\\alpha}{2W} \\sum_l \\sum_{i, j \\geq 1} \\left(\\Theta^{(l)}_{ij}\\right)^2
+
+    (sample weights w_i, W = Σ_i w_i, bias weights not penalized) with
+    :func:`scipy.optimize.minimize`, given J and its gradient computed by backpropagation.
+    The output delta is again δ(L) = a(L) − y (the identity is the canonical link of the
+    squared error), so the backward pass is the classifier's. See the mathematics page of the
+    documentation.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or tuple of int, default=(25,)
+        Number of units in each hidden layer; ``()`` gives a network with no hidden layer
+        (linear regression with an L2 penalty, ridge regression).
+
+    activation : {"logistic", "tanh", "relu", "identity"}, default="logistic"
+        Activation g of the hidden units.
+
+    alpha : float, default=1e-4
+        L2 regularization strength, the course's λ; the penalty is α/(2W) times the sum of the
+        squared non-bias weights.
+
+    method : str or callable, default="L-BFGS-B"
+        Method of :func:`scipy.optimize.minimize`, or a minimizer of its own, as for
+        :class:`~sklearn_bp.BackpropClassifier` (its docstring has the table of methods).
+
+    hessian : {"exact", "gauss-newton"}, default="exact"
+        Curvature product handed as ``hessp`` to the methods that take one. For squared error
+        the Gauss-Newton product is exactly Jᵀ J for the Jacobian J of the outputs.
+
+    max_iter : int, default=200
+        Maximum number of iterations of the method (evaluations of J for ``"TNC"``), at most
+        2**31 − 1.
+
+    tol : float, default=1e-5
+        Tolerance handed to :func:`scipy.optimize.minimize` as its ``tol``; 0 turns the
+        method's tolerance tests off. With ``early_stopping``, also the least improvement of
+        the validation score that counts.
+
+    warm_start : bool, default=False
+        Start from the parameters of the previous fit instead of a new initialization.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, drawn uniformly in [−ε, ε] with
+        ε = √6 / √(s_l + s_{l+1}) for each layer, and the early-stopping split.
+
+    verbose : int, default=0
+        When positive, print one line per iteration.
+
+    options : dict or None, default=None
+        Extra options for the method of :func:`scipy.optimize.minimize`.
+
+    callback : callable or None, default=None
+        Called after every iteration as
+        ``callback(iteration, loss, gradient_norm, coefs, intercepts)``; returning True ends
+        the fit at these parameters.
+
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training rows, score the network on them
+        (R²) after every iteration, stop once the score has not improved by more than ``tol``
+        for ``n_iter_no_change`` iterations, and keep the parameters of the best score.
+
+    validation_fraction : float, default=0.1
+        Fraction of the training rows held out for ``early_stopping``.
+
+    n_iter_no_change : int or numpy.inf, default=10
+        Iterations without improvement after which ``early_stopping`` ends the fit.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has feature names that are all strings.
+
+    coefs_ : list of ndarray
+        ``coefs_[l - 1]`` has shape (s_l, s_{l+1}): the weights from layer l to layer l + 1,
+        as in :class:`~sklearn.neural_network.MLPRegressor`.
+
+    intercepts_ : list of ndarray
+        ``intercepts_[l - 1]`` has shape (s_{l+1},): the bias weights into layer l + 1.
+
+    thetas_ : list of ndarray
+        The course's matrices Θ(l) of shape (s_{l+1}, s_l + 1), bias in column 0.
+
+    loss_ : float
+        J at the returned parameters, regularization included.
+
+    loss_curve_ : list of float
+        J after every iteration; it continues the previous curve under ``warm_start``.
+
+    n_iter_ : int
+        Number of iterations the method ran.
+
+    n_fun_evals_ : int
+        Number of evaluations of J during the fit.
+
+    n_grad_evals_ : int
+        Number of evaluations of the gradient (always together with J).
+
+    n_hessp_evals_ : int
+        Number of curvature products.
+
+    validation_scores_ : list of float or None
+        With ``early_stopping``, the R² on the held-out rows after every iteration.
+
+    validation_loss_curve_ : list of float or None
+        With ``early_stopping``, the weighted mean of ½ ‖h − y‖² on the held-out rows (J
+        without its penalty) after every iteration.
+
+    best_validation_score_ : float or None
+        With ``early_stopping``, the validation R² of the returned parameters.
+
+    n_layers_ : int
+        Number of layers L, input and output layers included.
+
+    n_outputs_ : int
+        Number of output units: one per target column.
+
+    out_activation_ : str
+        ``"identity"``.
+
+    optimize_result_ : dict
+        A summary of what :func:`scipy.optimize.minimize` returned, as for
+        :class:`~sklearn_bp.BackpropClassifier`.
+
+    See Also
+    --------
+    sklearn.neural_network.MLPRegressor : Multi-layer perceptron regressor of scikit-learn.
+    BackpropClassifier : The same network with sigmoid or softmax outputs.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_friedman1
+    >>> from sklearn.model_selection import train_test_split
+    >>> from sklearn_bp import BackpropRegressor
+    >>> X, y = make_friedman1(n_samples=500, random_state=0)
+    >>> X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    >>> reg = BackpropRegressor(hidden_layer_sizes=(20,), alpha=1e-3, max_iter=500, random_state=0)
+    >>> reg.fit(X_train, y_train).score(X_test, y_test) > 0.9
+    True
+    >>> reg.predict(X_test[:3]).shape
+    (3,)
+    """
+
+    _y_checks = {"multi_output": True, "y_numeric": True}
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(25,),
+        activation="logistic",
+        *,
+        alpha=1e-4,
+        method="L-BFGS-B",
+        hessian="exact",
+        max_iter=200,
+        tol=1e-5,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+        options=None,
+        callback=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.alpha = alpha
+        self.method = method
+        self.hessian = hessian
+        self.max_iter = max_iter
+        self.tol = tol
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+        self.options = options
+        self.callback = callback
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+
+    def _encode_targets(self, y, dtype):
+        """One identity output per target column, y in X's dtype."""
+        # validate_data has refused NaN, infinity, complex numbers and more than 2 dimensions,
+        # and converted object arrays of numbers to float64.
+        y = np.asarray(y)
+        if y.dtype.kind not in "biuf":
+            raise ValueError(
+                f"BackpropRegressor needs numeric targets, got y of dtype {y.dtype}: encode "
+                f"text targets as numbers, or use BackpropClassifier for class labels."
+            )
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        largest = np.max(np.abs(Y), initial=0.0)
+        if largest > np.finfo(dtype).max:
+            raise ValueError(
+                f"y reaches {largest:g}, beyond the largest {np.dtype(dtype).name} "
+                f"({np.finfo(dtype).max:g}) that X's dtype can hold: rescale y."
+            )
+        return Targets(Y.astype(dtype), SQUARED_ERROR, None, {})
+
+    def _validation_score(self, Z, Y, weight, targets):
+        """R² of the outputs, weighted, averaged over the target columns."""
+        return float(r2_score(Y, Z, sample_weight=weight))
+
+    def _store_targets(self, facts):
+        """Nothing to keep: the outputs are the predictions."""
+
+    def predict(self, X):
+        """Predict the targets of the rows of X.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input samples.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The outputs h(x) = z(L), in X's floating dtype; one value per row for a single
+            target, as :class:`~sklearn.neural_network.MLPRegressor` returns.
+        """
+        Z, _ = self._output(X)
+        return Z.ravel() if Z.shape[1] == 1 else Z
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.multi_output = True
+        return tags

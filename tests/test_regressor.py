@@ -1,0 +1,274 @@
+"""BackpropRegressor: its cost and derivatives against independent formulas, and its behaviour."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy import sparse
+from sklearn.datasets import load_diabetes, make_friedman1
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_bp import BackpropRegressor, gradient_check
+
+from .course_reference import G, central_differences
+
+RNG = np.random.RandomState(0)
+X = RNG.normal(size=(23, 4))
+TARGETS = {
+    "single": RNG.normal(size=23),
+    "multi": RNG.normal(size=(23, 3)),
+}
+ACTIVATIONS = ["logistic", "tanh", "relu", "identity"]
+
+
+def fit_quietly(estimator, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return estimator.fit(*args, **kwargs)
+
+
+def squared_error_cost(thetas, X, Y, alpha, weight, activation):
+    """J from the formula, one example at a time: (1/2W) Σ w_i ‖h(x_i) − y_i‖² + (α/2W) Σ Θ²."""
+    Y = Y.reshape(len(X), -1)
+    total = 0.0
+    for x, y, w in zip(X, Y, weight):
+        a = x
+        for layer, theta in enumerate(thetas):
+            z = theta @ np.concatenate([[1.0], a])
+            a = G[activation](z) if layer < len(thetas) - 1 else z
+        total += w * 0.5 * np.sum((a - y) ** 2)
+    penalty = sum(np.sum(theta[:, 1:] ** 2) for theta in thetas)
+    return (total + 0.5 * alpha * penalty) / weight.sum()
+
+
+def start(regressor, y, weight=None):
+    return regressor._objective_at_start(X, y, weight)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("target", sorted(TARGETS))
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cost_equals_the_formula(activation, target, weighted):
+    weight = RNG.uniform(0.2, 2.0, size=23) if weighted else np.ones(23)
+    regressor = BackpropRegressor(hidden_layer_sizes=(5, 3), activation=activation, alpha=0.7)
+    objective, theta = start(regressor.set_params(random_state=1), TARGETS[target], weight)
+    thetas = objective.network.thetas(theta)
+    expected = squared_error_cost(thetas, X, TARGETS[target], 0.7, weight, activation)
+    assert_allclose(objective.loss(theta), expected, rtol=1e-12)
+    assert objective.network.layer_sizes[-1] == (1 if target == "single" else 3)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_gradient_and_curvature_products_against_differences(activation, target):
+    weight = RNG.uniform(0.2, 2.0, size=23)
+    regressor = BackpropRegressor(hidden_layer_sizes=(5,), activation=activation, alpha=0.5)
+    objective, theta = start(regressor.set_params(random_state=2), TARGETS[target], weight)
+    theta = 2 * theta  # away from the small initial weights, where g″ matters
+    _, gradient = objective.loss_gradient(theta)
+    assert_allclose(gradient, central_differences(objective.loss, theta), rtol=1e-6, atol=1e-9)
+
+    v = np.random.RandomState(3).normal(size=theta.size)
+    step = 1e-6
+    expected = (
+        objective.loss_gradient(theta + step * v)[1] - objective.loss_gradient(theta - step * v)[1]
+    ) / (2 * step)
+    assert_allclose(objective.hessian_vector_product(theta, v), expected, rtol=1e-5, atol=1e-8)
+
+    # For squared error the Gauss-Newton matrix is exactly (1/W) Σ_i w_i J_iᵀ J_i + α on the
+    # weights, J_i the Jacobian of the outputs of row i, here by differences of the outputs.
+    def outputs(t):
+        return objective.data.output(t)
+
+    jacobian = np.stack(
+        [
+            (outputs(theta + step * e) - outputs(theta - step * e)) / (2 * step)
+            for e in np.eye(theta.size)
+        ],
+        axis=-1,
+    )
+    product = sum(w * J.T @ (J @ v) for J, w in zip(jacobian, weight))
+    penalty = np.concatenate(
+        [np.vstack([np.zeros_like(b), W]).ravel() for W, b in objective.network.unpack(v)]
+    )
+    expected = (product + 0.5 * penalty) / weight.sum()
+    assert_allclose(objective.gauss_newton_vector_product(theta, v), expected, rtol=1e-6, atol=1e-8)
+
+
+def test_gradient_check_works_on_the_regressor():
+    regressor = BackpropRegressor(hidden_layer_sizes=(4,), alpha=1.0, random_state=0)
+    assert gradient_check(regressor, X, TARGETS["multi"]) < 1e-8
+    assert not hasattr(regressor, "n_features_in_")
+
+
+def held_out_r2(model, X, y):
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    fit_quietly(model, X_train, y_train)
+    return model.score(X_test, y_test)
+
+
+@pytest.mark.parametrize(
+    "data, hidden, alpha",
+    [
+        pytest.param(load_diabetes(return_X_y=True), (10,), 10.0, id="diabetes"),
+        pytest.param(make_friedman1(n_samples=600, random_state=0), (20,), 1e-2, id="friedman1"),
+    ],
+)
+def test_r2_as_good_as_mlpregressor(data, hidden, alpha):
+    X_data, y_data = data
+    y_data = y_data / y_data.std()  # MLPRegressor's lbfgs fits unscaled targets poorly
+    ours = make_pipeline(
+        StandardScaler(),
+        BackpropRegressor(
+            hidden_layer_sizes=hidden,
+            activation="relu",
+            alpha=alpha,
+            max_iter=2000,
+            random_state=0,
+        ),
+    )
+    theirs = make_pipeline(
+        StandardScaler(),
+        MLPRegressor(
+            hidden_layer_sizes=hidden,
+            activation="relu",
+            alpha=alpha,
+            solver="lbfgs",
+            max_iter=2000,
+            random_state=0,
+        ),
+    )
+    assert held_out_r2(ours, X_data, y_data) >= held_out_r2(theirs, X_data, y_data) - 0.02
+
+
+def test_multi_output_is_one_network_with_several_output_units():
+    Y = np.c_[TARGETS["multi"], TARGETS["single"]]
+    regressor = fit_quietly(BackpropRegressor(hidden_layer_sizes=(6,), random_state=0), X, Y)
+    assert regressor.n_outputs_ == 4 and regressor.coefs_[-1].shape == (6, 4)
+    assert regressor.predict(X).shape == (23, 4)
+    assert regressor.out_activation_ == "identity"
+    expected = squared_error_cost(regressor.thetas_, X, Y, regressor.alpha, np.ones(23), "logistic")
+    assert_allclose(regressor.loss_, expected, rtol=1e-12)
+
+
+def test_sparse_input_gives_the_same_model_as_dense():
+    X_sparse_values = np.where(np.abs(X) > 0.7, X, 0.0)
+    params = dict(hidden_layer_sizes=(5,), alpha=1.0, random_state=0)
+    dense = fit_quietly(BackpropRegressor(**params), X_sparse_values, TARGETS["single"])
+    sparse_fit = fit_quietly(
+        BackpropRegressor(**params), sparse.csr_matrix(X_sparse_values), TARGETS["single"]
+    )
+    for W_dense, W_sparse in zip(dense.coefs_, sparse_fit.coefs_):
+        assert_allclose(W_sparse, W_dense, rtol=1e-9, atol=1e-12)
+
+
+def test_integer_sample_weights_equal_repeated_rows():
+    weight = RNG.randint(0, 3, size=23)
+    rows = np.repeat(np.arange(23), weight)
+    regressor = BackpropRegressor(hidden_layer_sizes=(4,), alpha=1.0, random_state=0)
+    weighted, theta = regressor._objective_at_start(X, TARGETS["multi"], weight)
+    repeated, _ = regressor._objective_at_start(X[rows], TARGETS["multi"][rows])
+    v = np.random.RandomState(1).normal(size=theta.size)
+    assert_allclose(weighted.loss(theta), repeated.loss(theta), rtol=1e-12)
+    assert_allclose(weighted.loss_gradient(theta)[1], repeated.loss_gradient(theta)[1], rtol=1e-10)
+    assert_allclose(
+        weighted.hessian_vector_product(theta, v),
+        repeated.hessian_vector_product(theta, v),
+        rtol=1e-10,
+        atol=1e-14,
+    )
+    # The same cost: both fits reach the same model.
+    params = dict(hidden_layer_sizes=(4,), alpha=1.0, random_state=0, tol=0, max_iter=2000)
+    by_weight = fit_quietly(BackpropRegressor(**params), X, TARGETS["multi"], sample_weight=weight)
+    by_rows = fit_quietly(BackpropRegressor(**params), X[rows], TARGETS["multi"][rows])
+    assert_allclose(by_weight.predict(X), by_rows.predict(X), rtol=1e-3, atol=1e-4)
+
+
+def test_float32_is_kept():
+    regressor = fit_quietly(
+        BackpropRegressor(hidden_layer_sizes=(4,), random_state=0),
+        X.astype(np.float32),
+        TARGETS["single"],
+    )
+    assert regressor.predict(X.astype(np.float32)).dtype == np.float32
+    assert regressor.coefs_[0].dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    "method, hessian",
+    [
+        ("L-BFGS-B", "exact"),
+        ("CG", "exact"),
+        ("Newton-CG", "exact"),
+        ("Newton-CG", "gauss-newton"),
+        ("trust-ncg", "gauss-newton"),
+        ("trust-constr", "exact"),
+    ],
+)
+def test_every_kind_of_method_fits(method, hessian):
+    X_data, y_data = make_friedman1(n_samples=300, random_state=1)
+    regressor = BackpropRegressor(
+        hidden_layer_sizes=(10,),
+        method=method,
+        hessian=hessian,
+        alpha=1e-2,
+        max_iter=100,
+        random_state=0,
+    )
+    fit_quietly(regressor, StandardScaler().fit_transform(X_data), y_data)
+    assert regressor.score(StandardScaler().fit_transform(X_data), y_data) > 0.8
+    assert len(regressor.loss_curve_) == regressor.n_iter_
+
+
+def test_early_stopping_scores_r2_and_keeps_the_best():
+    X_data, y_data = make_friedman1(n_samples=400, random_state=2)
+    X_data = StandardScaler().fit_transform(X_data)
+    regressor = BackpropRegressor(
+        hidden_layer_sizes=(30,),
+        alpha=0.0,
+        early_stopping=True,
+        n_iter_no_change=5,
+        max_iter=500,
+        random_state=0,
+    )
+    fit_quietly(regressor, X_data, y_data)
+    validation = train_test_split(
+        np.arange(400), test_size=0.1, random_state=regressor._validation_seed
+    )[1]
+    assert regressor.best_validation_score_ == pytest.approx(
+        regressor.score(X_data[validation], y_data[validation]), rel=1e-12
+    )
+    assert regressor.best_validation_score_ == max(regressor.validation_scores_)
+    assert len(regressor.validation_loss_curve_) == regressor.n_iter_
+
+
+def test_callback_warm_start_and_pickle():
+    seen = []
+    regressor = BackpropRegressor(
+        hidden_layer_sizes=(4,),
+        warm_start=True,
+        max_iter=5,
+        random_state=0,
+        callback=lambda iteration, loss, *args: seen.append(loss),
+    )
+    fit_quietly(regressor, X, TARGETS["single"])
+    fit_quietly(regressor, X, TARGETS["single"])
+    assert len(regressor.loss_curve_) == len(seen) == 2 * 5 or len(seen) == len(
+        regressor.loss_curve_
+    )
+    assert regressor.loss_curve_[5] <= regressor.loss_curve_[4]
+    restored = pickle.loads(pickle.dumps(regressor.set_params(callback=None)))
+    assert_array_equal(restored.predict(X), regressor.predict(X))
+
+
+def test_same_random_state_gives_the_same_model():
+    first = fit_quietly(BackpropRegressor(random_state=3), X, TARGETS["multi"])
+    second = fit_quietly(BackpropRegressor(random_state=3), X, TARGETS["multi"])
+    for W_first, W_second in zip(first.coefs_, second.coefs_):
+        assert_array_equal(W_first, W_second)

@@ -440,6 +440,20 @@ def longdouble_proba(clf, X):
     return H / H.sum(axis=1, keepdims=True)
 
 
+def fitted_on_unit_data(activation, out_activation, max_iter):
+    """A (6, 4) network fitted on unit-scale data with three classes."""
+    clf = BackpropClassifier(
+        hidden_layer_sizes=(6, 4),
+        activation=activation,
+        out_activation=out_activation,
+        max_iter=max_iter,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return clf.fit(X_UNIT, np.arange(30) % 3)
+
+
 LONG_DOUBLE_RANGE = np.finfo(np.longdouble).maxexp > np.finfo(np.float64).maxexp
 
 
@@ -448,17 +462,7 @@ LONG_DOUBLE_RANGE = np.finfo(np.longdouble).maxexp > np.finfo(np.float64).maxexp
 @pytest.mark.parametrize("out_activation", ["softmax", "logistic"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_probabilities_of_inputs_whose_outputs_overflow(activation, out_activation, dtype):
-    y = np.arange(30) % 3
-    clf = BackpropClassifier(
-        hidden_layer_sizes=(6, 4),
-        activation=activation,
-        out_activation=out_activation,
-        max_iter=30,
-        random_state=0,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        clf.fit(X_UNIT, y)
+    clf = fitted_on_unit_data(activation, out_activation, max_iter=30)
     # Features up to 0.9 times the largest float of their dtype.
     X = (X_UNIT * (0.9 * np.finfo(dtype).max / np.abs(X_UNIT).max())).astype(dtype)
     with numpy_must_not_warn():
@@ -474,16 +478,7 @@ def test_scaled_forward_pass_is_the_ordinary_one_where_nothing_overflows():
     from sklearn_bp._network import scaled_decision_output
 
     for activation, out_activation in [("relu", "softmax"), ("tanh", "logistic")]:
-        clf = BackpropClassifier(
-            hidden_layer_sizes=(6, 4),
-            activation=activation,
-            out_activation=out_activation,
-            max_iter=5,
-            random_state=0,
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            clf.fit(X_UNIT, np.arange(30) % 3)
+        clf = fitted_on_unit_data(activation, out_activation, max_iter=5)
         X = 1e3 * X_UNIT
         M, exponents = scaled_decision_output(
             clf._network, list(zip(clf.coefs_, clf.intercepts_)), X

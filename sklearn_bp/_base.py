@@ -8,6 +8,7 @@ and the driver ``_optimize``'s.
 """
 
 import warnings
+from abc import ABCMeta, abstractmethod
 from contextlib import contextmanager
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -195,7 +196,7 @@ def _coefs_intercepts(network, theta):
     return [W for W, _ in params], [b for _, b in params]
 
 
-class BaseBackprop(BaseEstimator):
+class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
     """The shared fit pipeline of sklearn-bp's networks; not an estimator of its own.
 
     A subclass defines ``__init__`` with its parameters, adds its own constraints to
@@ -510,6 +511,18 @@ class BaseBackprop(BaseEstimator):
         weight = weight.astype(X.dtype, copy=False)
         check_total_weight(weight, "The sample weights")
         return weight
+
+    @abstractmethod
+    def _encode_targets(self, y, dtype):
+        """Validate y and encode it for the output units: return :class:`Targets`."""
+
+    @abstractmethod
+    def _validation_score(self, Z, Y, weight, targets):
+        """The early-stopping score of outputs z(L) of held-out rows with targets Y."""
+
+    @abstractmethod
+    def _store_targets(self, facts):
+        """Set the fitted attributes that describe the targets, from ``Targets.facts``."""
 
     def _weigh_targets(self, weight, targets):
         """Weights that depend on the targets (class weights): none by default."""

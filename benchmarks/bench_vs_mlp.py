@@ -1,14 +1,18 @@
-"""Benchmark BackpropClassifier against MLPClassifier(solver="lbfgs", activation="logistic").
+"""Benchmark sklearn-bp's estimators against scikit-learn's MLPs with solver="lbfgs".
 
-Measures what sklearn-bp's performance targets ask for and prints Markdown tables:
+BackpropClassifier runs against MLPClassifier and BackpropRegressor against MLPRegressor, both
+with activation="logistic". Measures what sklearn-bp's performance targets ask for and prints
+Markdown tables:
 
-- fit time per iteration, ours / MLPClassifier's, as users run it and with scipy's bundled BLAS
-  at one thread (numpy's and scipy's OpenBLAS pools otherwise fight over the cores);
+- fit time per iteration, ours / the MLP's, as users run it and with scipy's bundled BLAS at
+  one thread (numpy's and scipy's OpenBLAS pools otherwise fight over the cores), for
+  classification and for regression;
 - one cost-and-gradient evaluation / the GEMM floor, the matrix products of the forward and
   backward passes timed alone on the same shapes;
 - float32 against float64, and sparse CSR input against its dense copy;
 - wall time to MLPClassifier's held-out accuracy on digits;
-- peak memory above the input, each fit in a fresh process (``peak_memory.py``).
+- peak memory above the input, each fit in a fresh process (``peak_memory.py``), for
+  classification and for regression.
 
 The machine is noisy: what is compared runs alternately in one process, and the tables show
 ratios; absolute times only appear as details.
@@ -17,7 +21,8 @@ Usage::
 
     python benchmarks/bench_vs_mlp.py [--quick] [--only NAME ...]
 
-``--quick`` runs fewer and shorter fits: about two minutes instead of up to fifteen.
+``--quick`` runs fewer and shorter fits: a few minutes instead of up to twenty. ``--only
+regression regression-memory`` runs the regression rows alone.
 """
 
 import argparse
@@ -44,14 +49,14 @@ import sklearn
 import threadpoolctl
 from _machine import cpu_model, git_revision, load_average  # benchmarks/_machine.py
 from scipy import sparse
-from sklearn.datasets import load_digits, make_classification
+from sklearn.datasets import load_diabetes, load_digits, make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.neural_network import MLPClassifier
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.preprocessing import StandardScaler
 
 import sklearn_bp
-from sklearn_bp import BackpropClassifier
+from sklearn_bp import BackpropClassifier, BackpropRegressor
 
 ALPHA = 1e-4
 MEMORY_MAX_ITER = 2  # the peak is reached in the first evaluation
@@ -71,13 +76,27 @@ class Settings:
 
 QUICK = Settings(
     repeats=3,
-    max_iter={"digits": 100, "20000x400": 10, "10000x784": 4, "sparse": 10},
+    max_iter={
+        "digits": 100,
+        "20000x400": 10,
+        "10000x784": 4,
+        "sparse": 10,
+        "diabetes": 100,
+        "regression-20000x400": 10,
+    },
     evaluation_seconds=0.5,
     accuracy_max_iter=100,
 )
 FULL = Settings(
     repeats=5,
-    max_iter={"digits": 300, "20000x400": 40, "10000x784": 12, "sparse": 40},
+    max_iter={
+        "digits": 300,
+        "20000x400": 40,
+        "10000x784": 12,
+        "sparse": 40,
+        "diabetes": 300,
+        "regression-20000x400": 40,
+    },
     evaluation_seconds=4.0,
     accuracy_max_iter=300,
 )
@@ -125,6 +144,27 @@ def digits_split():
     return Split(scaler.transform(X), y, scaler.transform(X_test), y_test)
 
 
+def regression(n_samples, n_features):
+    """make_regression data with one target, X standardized and y scaled to unit variance."""
+    X, y = make_regression(
+        n_samples=n_samples, n_features=n_features, n_targets=1, noise=10.0, random_state=0
+    )
+    return StandardScaler().fit_transform(X), y / y.std()
+
+
+@functools.cache
+def regression_synthetic(n_samples, n_features):
+    """:func:`regression`, kept for the fits that reuse it (the memory row's is not kept)."""
+    return regression(n_samples, n_features)
+
+
+@functools.cache
+def diabetes():
+    """All 442 rows of the diabetes data, X standardized and y scaled to unit variance."""
+    X, y = load_diabetes(return_X_y=True)
+    return StandardScaler().fit_transform(X), (y - y.mean()) / y.std()
+
+
 def sparse_data(n_samples, n_features):
     """CSR data at 1% density; the class of a row is the argmax of a random projection of it."""
     rng = np.random.default_rng(0)
@@ -134,14 +174,29 @@ def sparse_data(n_samples, n_features):
 
 
 @dataclass(frozen=True)
+class Kind:
+    """A task: our estimator for it, scikit-learn's MLP for it, and its data for the memory row."""
+
+    ours: type
+    peer: type
+    data: Callable  # (n_samples, n_features) -> (X, y)
+    prefix: str  # put before the data set's name in the rows' titles
+
+
+CLASSIFIER = Kind(BackpropClassifier, MLPClassifier, classification, "")
+REGRESSOR = Kind(BackpropRegressor, MLPRegressor, regression, "regression ")
+
+
+@dataclass(frozen=True)
 class Case:
-    """A data set and architecture on which ours is compared with MLPClassifier."""
+    """A data set and architecture on which ours is compared with the MLP of its kind."""
 
     name: str
     title: str
     hidden: tuple
     data: Callable  # () -> (X, y)
     targets: tuple  # per-iteration time ratios: vs MLP as users run it, vs scipy BLAS 1 thread
+    kind: Kind = CLASSIFIER
 
 
 CASES = [
@@ -149,16 +204,28 @@ CASES = [
     Case("20000x400", "20000x400", (25,), lambda: synthetic(20000, 400)[:2], (0.5, 0.8)),
     Case("10000x784", "10000x784", (256, 256), lambda: synthetic(10000, 784)[:2], (0.55, 0.8)),
 ]
+# The issue sets the regressor the classifier's targets; its one-thread target is theirs too.
+REGRESSION_CASES = [
+    Case("diabetes", "regression diabetes 442x10", (25,), diabetes, (0.5, 0.8), REGRESSOR),
+    Case(
+        "regression-20000x400",
+        "regression 20000x400",
+        (25,),
+        lambda: regression_synthetic(20000, 400),
+        (0.5, 0.8),
+        REGRESSOR,
+    ),
+]
 
 
-def ours(hidden, max_iter):
-    return BackpropClassifier(
+def ours(hidden, max_iter, kind=CLASSIFIER):
+    return kind.ours(
         hidden_layer_sizes=hidden, alpha=ALPHA, max_iter=max_iter, tol=0, random_state=0
     )
 
 
-def mlp(hidden, max_iter=200, tol=0):
-    return MLPClassifier(
+def mlp(hidden, max_iter=200, tol=0, kind=CLASSIFIER):
+    return kind.peer(
         hidden_layer_sizes=hidden,
         activation="logistic",
         solver="lbfgs",
@@ -359,11 +426,15 @@ def per_iteration_row(measurement, fits, numerator, denominator, target):
 def fit_rows(case, settings):
     """Per-iteration fit time of ours / MLP's, as users run MLP and with scipy's BLAS at 1."""
     X, y = case.data()
-    max_iter = settings.max_iter[case.name]
+    max_iter, kind = settings.max_iter[case.name], case.kind
+
+    def peer():
+        return mlp(case.hidden, max_iter, kind=kind)
+
     runs = {
-        "ours": lambda: timed_fit(ours(case.hidden, max_iter), X, y),
-        "MLP": lambda: timed_fit(mlp(case.hidden, max_iter), X, y),
-        ONE_THREAD: lambda: timed_fit(mlp(case.hidden, max_iter), X, y, scipy_blas_at_one_thread),
+        "ours": lambda: timed_fit(ours(case.hidden, max_iter, kind), X, y),
+        "MLP": lambda: timed_fit(peer(), X, y),
+        ONE_THREAD: lambda: timed_fit(peer(), X, y, scipy_blas_at_one_thread),
     }
     fits = alternate(runs, settings.repeats)
     title = f"{case.title}, {case.hidden}: fit time per iteration, ours / MLP"
@@ -374,6 +445,11 @@ def fit_rows(case, settings):
             f"{title} with scipy's BLAS at 1 thread", fits, "ours", ONE_THREAD, at_most(one_thread)
         ),
     ]
+
+
+def regression_rows(settings):
+    """The fit rows of the regression cases: BackpropRegressor against MLPRegressor."""
+    return [row for case in REGRESSION_CASES for row in fit_rows(case, settings)]
 
 
 def evaluation_row(case, dtype, seconds):
@@ -530,19 +606,26 @@ class MemoryRow:
 def memory_rows(settings):
     """Peak memory above the input, each fit in a fresh process that loads its data."""
     with tempfile.TemporaryDirectory() as folder:
-        return dense_memory_rows(folder) + sparse_memory_rows(folder)
+        return dense_memory_rows(folder, CLASSIFIER) + sparse_memory_rows(folder)
 
 
-def dense_memory_rows(folder):
-    hidden = (256, 256)
-    paths = peak_memory.save(folder, "dense", *classification(100000, 200))
-    peer = peak_memory.measure(paths, mlp(hidden, MEMORY_MAX_ITER))
-    usage = peak_memory.measure(paths, ours(hidden, MEMORY_MAX_ITER))
+def regression_memory_rows(settings):
+    """Peak memory above the input of BackpropRegressor and MLPRegressor, as memory_rows."""
+    with tempfile.TemporaryDirectory() as folder:
+        return dense_memory_rows(folder, REGRESSOR)
+
+
+def dense_memory_rows(folder, kind):
+    """Ours against the MLP of ``kind`` on 100000x200 dense data, with (256, 256)."""
+    hidden, data = (256, 256), f"{kind.prefix}100000x200"
+    paths = peak_memory.save(folder, "dense", *kind.data(100000, 200))
+    peer = peak_memory.measure(paths, mlp(hidden, MEMORY_MAX_ITER, kind=kind))
+    usage = peak_memory.measure(paths, ours(hidden, MEMORY_MAX_ITER, kind))
     ratio = usage["above_input"] / peer["above_input"]
     return [
-        MemoryRow(f"MLPClassifier, 100000x200, {hidden}", peer),
+        MemoryRow(f"{kind.peer.__name__}, {data}, {hidden}", peer),
         MemoryRow(
-            f"ours, 100000x200, {hidden}", usage, f"{ratio:.3g} (ours / MLP)", at_most(0.1), ratio
+            f"ours, {data}, {hidden}", usage, f"{ratio:.3g} (ours / MLP)", at_most(0.1), ratio
         ),
     ]
 
@@ -663,14 +746,18 @@ def machine_info(run):
 RATIO_NOTES = """\
 Ours is BackpropClassifier(tol=0, random_state=0); MLP is MLPClassifier(solver="lbfgs",
 activation="logistic", random_state=0), with tol=0 except in the time to accuracy row, where it
-runs with its defaults (max_iter=200, tol=1e-4); alpha=1e-4 for both. Fit rows: per-iteration
-time is fit wall time / n_iter_; ratio is the median over alternated repeats (after a warm-up
-round), range their min to max. Evaluation rows: median time of `loss_gradient` / median time of
-its GEMMs alone on preallocated arrays; range is the interquartile range of paired ratios."""
+runs with its defaults (max_iter=200, tol=1e-4); alpha=1e-4 for both. In the regression rows ours
+is BackpropRegressor and MLP is MLPRegressor, with the same parameters; X is standardized and y
+scaled to unit variance. Fit rows: per-iteration time is fit wall time / n_iter_; ratio is the
+median over alternated repeats (after a warm-up round), range their min to max. Evaluation rows:
+median time of `loss_gradient` / median time of its GEMMs alone on preallocated arrays; range is
+the interquartile range of paired ratios."""
 
 MEMORY_NOTES = """\
 Each fit runs in a fresh process that loads X and y from .npy/.npz files: peak above input is
-VmHWM after the fit minus VmRSS right after loading (/proc/self/status), max_iter=2."""
+VmHWM after the fit minus VmRSS right after loading (/proc/self/status), max_iter=2. The regression
+rows fit make_regression data (X standardized, y scaled to unit variance) with BackpropRegressor
+and MLPRegressor."""
 
 
 GROUPS = {
@@ -680,13 +767,16 @@ GROUPS = {
     "sparse": sparse_rows,
     "accuracy": time_to_accuracy_rows,
     "memory": memory_rows,
+    "regression": regression_rows,
+    "regression-memory": regression_memory_rows,
 }
+MEMORY_GROUPS = ("memory", "regression-memory")  # their rows go into the memory table
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--quick", action="store_true", help="fewer and shorter fits (about two minutes)"
+        "--quick", action="store_true", help="fewer and shorter fits (a few minutes)"
     )
     parser.add_argument(
         "--only", nargs="+", choices=list(GROUPS), metavar="NAME", help=f"any of {list(GROUPS)}"
@@ -717,11 +807,13 @@ def main(argv=None):
     results, failed = run_groups(args.only or list(GROUPS), settings)
 
     print(f"## Machine\n\n{machine_info(run)}\n")
-    ratio_rows = [row for name, rows in results.items() if name != "memory" for row in rows]
+    ratio_rows, memory_usage_rows = [], []
+    for name, rows in results.items():
+        (memory_usage_rows if name in MEMORY_GROUPS else ratio_rows).extend(rows)
     if ratio_rows:
         print(f"## Ratios\n\n{ratio_table(ratio_rows)}\n\n{RATIO_NOTES}\n")
-    if "memory" in results:
-        print(f"## Peak memory above the input\n\n{memory_table(results['memory'])}\n")
+    if memory_usage_rows:
+        print(f"## Peak memory above the input\n\n{memory_table(memory_usage_rows)}\n")
         print(f"{MEMORY_NOTES}\n")
     if failed:
         print(f"Failed (traceback on stderr): {', '.join(failed)}")

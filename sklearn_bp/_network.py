@@ -121,7 +121,8 @@ class CurvatureWorkspace:
         self.RE = _buffers(block_rows, sizes, dtype)
         self.scratch = _buffers(block_rows, sizes[:-1], dtype)
         self.second = _buffers(block_rows, sizes[:-1], dtype)
-        self.product = _buffers(block_rows, sizes, dtype)
+        # R{A(l)} W(l) of every layer after the first (R{A(1)} = R{X} = 0).
+        self.product = [None, *_buffers(block_rows, sizes[1:], dtype)]
         self.direction = (
             None if np.dtype(dtype) == np.float64 else np.empty(network.n_params, dtype=dtype)
         )
@@ -130,11 +131,11 @@ class CurvatureWorkspace:
     def bytes_per_row(network, dtype):
         """Bytes of the R-pass buffers per row of a block, on top of the :class:`Workspace`.
 
-        R{Z}, R{E} and a product buffer for every non-input layer; R{A}, a scratch and g″
-        for every hidden layer.
+        R{Z} and R{E} for every non-input layer, a product buffer for every layer after the
+        first hidden one; R{A}, a scratch and g″ for every hidden layer.
         """
-        itemsize = np.dtype(dtype).itemsize
-        return 3 * itemsize * (sum(network.layer_sizes[1:]) + sum(network.layer_sizes[1:-1]))
+        sizes = network.layer_sizes[1:]
+        return np.dtype(dtype).itemsize * (2 * sum(sizes) + sum(sizes[1:]) + 3 * sum(sizes[:-1]))
 
 
 def first_rows(buffers, n_rows):
@@ -209,17 +210,22 @@ def may_overflow(network, params, X, dtype):
 
 
 def _abs_row_max(A):
-    """max_j |a_ij| of every row, dense or sparse."""
-    largest = abs(A).max(axis=1)
-    return largest.toarray().ravel() if hasattr(largest, "toarray") else np.asarray(largest)
+    """max_j |a_ij| of every row, dense or sparse, without a dense copy of A."""
+    if hasattr(A, "tocsr"):
+        return abs(A).max(axis=1).toarray().ravel()
+    return np.maximum(A.max(axis=1), -A.min(axis=1))
 
 
 def _scale_rows(A, exponents):
-    """A with row i multiplied by 2^exponents[i]: exact, as long as nothing under- or overflows."""
-    factors = np.ldexp(1.0, exponents)
+    """A with row i multiplied by 2^exponents[i]: exact, as long as nothing under- or overflows.
+
+    By ``ldexp`` on the entries, not by a factor 2^e, which overflows to inf from e = 1024 on.
+    """
     if hasattr(A, "tocsr"):
-        return A.multiply(factors[:, np.newaxis]).tocsr()
-    return A * factors[:, np.newaxis]
+        A = A.tocsr(copy=True)
+        A.data = np.ldexp(A.data, np.repeat(exponents, np.diff(A.indptr)))
+        return A
+    return np.ldexp(A, exponents[:, np.newaxis])
 
 
 def scaled_decision_output(network, params, X):
@@ -242,7 +248,8 @@ def scaled_decision_output(network, params, X):
             if homogeneous:
                 g(Z)
                 shift = _row_exponents(Z)
-                exponents = exponents + shift
+                # A row of zeros has no scale to carry: the next layer's input is its bias alone.
+                exponents = np.where(Z.any(axis=1), exponents + shift, 0)
                 A = _scale_rows(Z, -shift)
             else:
                 A = np.ldexp(Z, exponents[:, np.newaxis])

@@ -32,6 +32,7 @@ from ._fixes import (
     get_chunk_n_rows,
     validate_parameter_constraints,
 )
+from ._losses import LOSSES
 from ._network import (
     CurvatureWorkspace,
     Network,
@@ -100,6 +101,7 @@ class Problem:
     sample_weight: np.ndarray
     network: Network
     validation_seed: int | None = None
+    same_split: bool = False  # the previous fit held out the same rows
 
 
 def block_rows(network, X, curvature=False):
@@ -309,7 +311,8 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
             early_stopping = EarlyStopping(
                 self._scorer(problem, validation), self.n_iter_no_change, float(self.tol)
             )
-            if self._continues():
+            if problem.same_split:
+                # The start is the previous fit's choice on these same held-out rows.
                 early_stopping.offer_start(theta0)
         monitor = Monitor(
             objective.loss_gradient,
@@ -320,7 +323,7 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
             listeners=self._listeners(network, early_stopping),
             first_iteration=len(self._previous("loss_curve_")) + 1,
         )
-        with blas_threads_for(data):
+        with blas_threads_for(data.largest_product_flops()):
             x, result = minimize_objective(
                 monitor,
                 theta0,
@@ -366,16 +369,20 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
             # The score of the parameters returned: under warm_start the previous fit's, on
             # the same validation rows, unless this fit found better ones.
             self.best_validation_score_ = early_stopping.best_score
-            self._validation_seed = problem.validation_seed
+            self._validation_split = (
+                problem.validation_seed,
+                float(self.validation_fraction),
+                problem.X.shape[0],
+            )
         else:
             self.validation_scores_ = self.validation_loss_curve_ = None
             self.best_validation_score_ = None
+            self._validation_split = None
         self.n_layers_ = network.n_layers
         self.n_outputs_ = network.layer_sizes[-1]
         self.out_activation_ = problem.targets.loss.name
         self.optimize_result_ = result
         self._network = network
-        self._loss = problem.targets.loss
         self._store_targets(problem.targets.facts)
 
     def _continues(self):
@@ -397,8 +404,11 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         n_samples = problem.X.shape[0]
         if not self.early_stopping:
             return np.arange(n_samples), None
-        seed = getattr(self, "_validation_seed", None) if self._continues() else None
-        if seed is None:
+        split = (float(self.validation_fraction), n_samples)
+        previous = getattr(self, "_validation_split", None) if self._continues() else None
+        if previous is not None and previous[1:] == split:
+            seed, problem.same_split = previous[0], True
+        else:
             seed = int(random_state.randint(np.iinfo(np.int32).max))
         problem.validation_seed = seed
         try:
@@ -413,6 +423,12 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
                 f"early_stopping cannot hold out validation_fraction="
                 f"{self.validation_fraction} of the {n_samples} rows: {error}"
             ) from error
+        if len(validation) < 2:
+            raise ValueError(
+                f"early_stopping cannot score on {len(validation)} validation row: "
+                f"validation_fraction={self.validation_fraction} of {n_samples} rows holds out "
+                f"fewer than 2."
+            )
         weight = problem.sample_weight
         check_total_weight(weight[train], "The sample weights of the training rows")
         check_total_weight(weight[validation], "The sample weights of the validation rows")
@@ -469,8 +485,6 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
             X, y = validate_data(
                 self, X, y, accept_sparse=["csr", "csc"], dtype=list(dtype), **self._y_checks
             )
-        if X.ndim != 2:
-            raise ValueError(f"X must be a 2-D array, got an array with {X.ndim} dimensions.")
         if sparse.issparse(X):
             X = X.tocsr()
         targets = self._encode_targets(y, X.dtype)
@@ -556,6 +570,16 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         return [
             theta.copy() for theta in network.thetas(network.pack(self.coefs_, self.intercepts_))
         ]
+
+    @property
+    def _loss(self):
+        """The loss object of the fitted output units, from ``out_activation_``."""
+        return LOSSES[self.out_activation_]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
 
     def _output(self, X):
         """z(L) for the rows of X in X's dtype, and the rows whose z overflows.

@@ -443,11 +443,17 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         return float(np.average(right, weights=weight))
 
     def _check_continuation(self, targets):
-        classes = targets.facts["classes"]
+        classes, kind = targets.facts["classes"], targets.facts["kind"]
         if not np.array_equal(classes, self.classes_):
             raise ValueError(
                 f"warm_start can only continue a fit with the same classes: the previous fit "
                 f"had {self.classes_!r}, this one has {classes!r}."
+            )
+        if kind != self._target_type:
+            # Three classes and three labels have the same classes_ and layer sizes.
+            raise ValueError(
+                f"warm_start can only continue a fit with the same kind of target: the previous "
+                f"fit had {self._target_type} targets, this one has {kind} targets."
             )
 
     def _store_targets(self, facts):
@@ -537,6 +543,5 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
         tags.classifier_tags.multi_label = True
         return tags

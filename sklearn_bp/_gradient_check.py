@@ -61,12 +61,11 @@ def gradient_check(estimator, X, y, sample_weight=None, epsilon=1e-4):
 
     Parameters
     ----------
-    estimator : BackpropClassifier
-        The estimator whose hyperparameters define the network and cost (any network of
-        sklearn-bp).
+    estimator : BackpropClassifier or BackpropRegressor
+        The estimator whose hyperparameters define the network and cost.
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
         Input data.
-    y : array-like of shape (n_samples,) or (n_samples, n_labels)
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         Targets, as for ``fit``.
     sample_weight : array-like of shape (n_samples,), default=None
         Sample weights, as for ``fit``.
@@ -91,8 +90,8 @@ def gradient_check(estimator, X, y, sample_weight=None, epsilon=1e-4):
     """
     if not isinstance(estimator, BaseBackprop):
         raise TypeError(
-            f"estimator must be a BackpropClassifier instance or another network of "
-            f"sklearn-bp, got {estimator!r} of type {type(estimator).__name__}."
+            f"estimator must be a BackpropClassifier instance or a BackpropRegressor "
+            f"instance, got {estimator!r} of type {type(estimator).__name__}."
         )
     if (
         isinstance(epsilon, bool)

@@ -122,5 +122,7 @@ class SquaredErrorLoss:
         np.copyto(RH, RZ)
 
 
+# Every loss, by its name: the name of its output units, which ``out_activation_`` records.
+LOSSES = {loss.name: loss for loss in (LogisticLoss(), SoftmaxLoss(), SquaredErrorLoss())}
 # The classifier's output units, by the name its ``out_activation`` parameter takes.
-CLASSIFIER_LOSSES = {loss.name: loss for loss in (LogisticLoss(), SoftmaxLoss())}
+CLASSIFIER_LOSSES = {name: LOSSES[name] for name in ("logistic", "softmax")}

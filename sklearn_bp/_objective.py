@@ -68,6 +68,11 @@ class DataTerm:
         )
         self._curvature = None
 
+    def largest_product_flops(self):
+        """Floating-point operations of the largest matrix product of a block, 2 r s_l s_{l+1}."""
+        fans = self.network.fans()
+        return 2 * self.block_rows * max(fan_in * fan_out for fan_in, fan_out in fans)
+
     def _compute_params(self, theta, buffer=None):
         """Per-layer views of θ in the dtype of the passes (a cast copy for float32 data)."""
         buffer = self._compute_theta if buffer is None else buffer

@@ -197,14 +197,12 @@ numpy_blas_single_threaded = _BlasSingleThreaded(_is_numpy_blas)
 THREADED_PRODUCT_FLOPS = 16e6
 
 
-def blas_threads_for(data):
+def blas_threads_for(flops):
     """One BLAS thread for the matrix products of a small problem, the default for a large one.
 
-    The size that decides is the largest matrix product of a block of rows, 2 r s_l s_{l+1}
-    floating-point operations.
+    ``flops`` is the size that decides: the floating-point operations of the largest matrix
+    product of a block of rows, 2 r s_l s_{l+1}.
     """
-    fans = data.network.fans()
-    flops = 2 * data.block_rows * max(fan_in * fan_out for fan_in, fan_out in fans)
     if flops < THREADED_PRODUCT_FLOPS:
         return numpy_blas_single_threaded
     return contextlib.nullcontext()
@@ -302,7 +300,8 @@ class Monitor:
             raise ValueError(
                 f"The cost J or its gradient became non-finite (J = {loss}) at evaluation "
                 f"{self.n_fun_evals}: the network overflowed. Scale the features (for example "
-                f"with StandardScaler), and check alpha and the sample weights."
+                f"with StandardScaler) and, for a regressor, the targets; check alpha and the "
+                f"sample weights."
             )
         # One copy serves both records: neither is ever written to.
         theta_copy = theta.copy()
@@ -318,13 +317,28 @@ class Monitor:
         self.n_hessp_evals += 1
         return self.curvature(theta, v)
 
-    def loss_and_gradient_norm(self, theta):
-        """J and the norm of ∇J at θ: remembered if θ was evaluated recently, else evaluated."""
-        # Methods call back with a point they evaluated recently; evaluate only if not.
+    def recall(self, theta):
+        """J and the norm of ∇J at θ if θ was among the last evaluations, else None."""
         for recent_theta, loss, gradient_norm in self._recent:
             if np.array_equal(theta, recent_theta):
                 return loss, gradient_norm
+        return None
+
+    def loss_and_gradient_norm(self, theta):
+        """J and the norm of ∇J at θ: remembered if θ was evaluated recently, else evaluated."""
+        # Methods call back with a point they evaluated recently; evaluate only if not.
+        remembered = self.recall(theta)
+        if remembered is not None:
+            return remembered
         loss, gradient = self.fun(theta)
+        return loss, _norm(gradient)
+
+    def final_loss_and_gradient_norm(self, theta):
+        """J and the norm of ∇J at the returned θ, not counted as an evaluation of the method."""
+        remembered = self.recall(theta)
+        if remembered is not None:
+            return remembered
+        loss, gradient = self.loss_gradient(theta)
         return loss, _norm(gradient)
 
     def callback(self, theta, *state):
@@ -547,7 +561,7 @@ def minimize_objective(monitor, theta0, *, method, max_iter, tol, options, early
         x = early_stopping.choose(x)
     # J at the returned parameters, evaluated by us: a method's own report may be of another
     # point (L-BFGS-B after an abnormal line search) or missing (a custom method).
-    loss, gradient_norm = monitor.loss_and_gradient_norm(x)
+    loss, gradient_norm = monitor.final_loss_and_gradient_norm(x)
     return x, _summary(result, monitor, loss, gradient_norm)
 
 
@@ -640,12 +654,17 @@ def check_result(result, method, max_iter, options):
     is the one the method was given: ``max_iter``, unless ``options`` overrode it. The warning
     points at the first line outside sklearn-bp and scikit-learn: the one that called ``fit``.
     """
-    stacklevel = caller_stacklevel()
     option = method_spec(method).max_iter
     limit = method_options(method, max_iter, options)[option]
     n_iter = int(result["nit"])
     name = method_name(method)
     stopped_by = result.get("stopped_by")
+    warns = stopped_by in ("breakdown", "interrupted") or (
+        not result.get("success", True) and stopped_by is None
+    )
+    if not warns:
+        return n_iter
+    stacklevel = caller_stacklevel()  # only now: it walks the stack
     if stopped_by == "breakdown":
         warnings.warn(
             f"{name} broke down after {n_iter} iteration(s): it proposed non-finite "

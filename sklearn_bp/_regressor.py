@@ -9,9 +9,7 @@ from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 
 from ._base import BaseBackprop, Targets
-from ._losses import SquaredErrorLoss
-
-SQUARED_ERROR = SquaredErrorLoss()
+from ._losses import LOSSES
 
 
 class BackpropRegressor(RegressorMixin, BaseBackprop):
@@ -223,7 +221,14 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
                 f"y reaches {largest:g}, beyond the largest {np.dtype(dtype).name} "
                 f"({np.finfo(dtype).max:g}) that X's dtype can hold: rescale y."
             )
-        return Targets(Y.astype(dtype), SQUARED_ERROR, None, {})
+        if largest > np.sqrt(np.finfo(dtype).max):
+            # The squared error of such targets overflows in the passes, which run in X's dtype.
+            raise ValueError(
+                f"y reaches {largest:g}, whose square overflows {np.dtype(dtype).name} (above "
+                f"{np.sqrt(np.finfo(dtype).max):.3g}): rescale y, for example with "
+                f"TransformedTargetRegressor and a StandardScaler."
+            )
+        return Targets(Y.astype(dtype), LOSSES["identity"], None, {})
 
     def _validation_score(self, Z, Y, weight, targets):
         """R² of the outputs, weighted, averaged over the target columns."""
@@ -244,13 +249,13 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             The outputs h(x) = z(L), in X's floating dtype; one value per row for a single
-            target, as :class:`~sklearn.neural_network.MLPRegressor` returns.
+            target, as :class:`~sklearn.neural_network.MLPRegressor` returns. Outputs beyond
+            the range of X's dtype (features near its largest float) are clipped to it.
         """
         Z, _ = self._output(X)
         return Z.ravel() if Z.shape[1] == 1 else Z
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
         tags.target_tags.multi_output = True
         return tags

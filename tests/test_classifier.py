@@ -529,7 +529,7 @@ def validation_rows(clf, y):
         np.arange(len(y)),
         test_size=clf.validation_fraction,
         stratify=y,
-        random_state=clf._validation_seed,
+        random_state=clf._validation_split[0],
     )[1]
 
 
@@ -549,9 +549,9 @@ def test_early_stopping_attributes_describe_the_returned_parameters_under_warm_s
         fit_quietly(clf, X, y)
         rows = validation_rows(clf, y)
         assert clf.score(X[rows], y[rows]) == clf.best_validation_score_
-    first_seed = clf._validation_seed
+    first_seed = clf._validation_split[0]
     fit_quietly(clf, X, y)
-    assert clf._validation_seed == first_seed
+    assert clf._validation_split[0] == first_seed
     # The start of a warm-started fit was the previous fit's best: a fit that finds nothing
     # better returns it, and keeps its score.
     best = clf.best_validation_score_

@@ -532,6 +532,15 @@ def test_warm_start_refuses_a_different_problem(X_next, y_next, message):
         clf.fit(X_next, y_next)
 
 
+def test_warm_start_refuses_another_kind_of_target_with_the_same_classes():
+    # Three classes and three labels: the same classes_ [0, 1, 2] and the same layer sizes.
+    clf = BackpropClassifier(hidden_layer_sizes=(3,), warm_start=True, random_state=0)
+    clf.fit(X, np.arange(20) % 3)
+    labels = np.c_[np.arange(20) % 2, np.arange(20) % 3 == 0, np.arange(20) % 5 == 0]
+    with pytest.raises(ValueError, match="with the same kind of target: the previous fit had "):
+        clf.fit(X, labels.astype(int))
+
+
 def test_softmax_on_multilabel_targets_uses_logistic_units():
     Y = np.c_[y, 1 - y, np.arange(20) % 3 == 0]
     clf = BackpropClassifier(hidden_layer_sizes=(3,), out_activation="softmax").fit(X, Y)
@@ -695,6 +704,13 @@ REGRESSOR_FIT = [
         "beyond the largest float32",
         id="y beyond float32 data",
     ),
+    pytest.param(
+        X.astype(np.float32),
+        np.full(20, 1e20),
+        ValueError,
+        "whose square overflows float32",
+        id="y whose square overflows float32",
+    ),
 ]
 
 
@@ -704,6 +720,13 @@ def test_regressor_refuses_bad_targets(X_bad, y_bad, error, message):
     with pytest.raises(error, match=re.escape(message)), numpy_must_not_warn():
         regressor.fit(X_bad, y_bad)
     assert not hasattr(regressor, "n_features_in_")
+
+
+def test_regressor_early_stopping_needs_two_validation_rows():
+    # One held-out row has no R² (scikit-learn's r2_score gives NaN and warns).
+    regressor = BackpropRegressor(hidden_layer_sizes=(3,), early_stopping=True)
+    with pytest.raises(ValueError, match="holds out fewer than 2"), numpy_must_not_warn():
+        regressor.fit(X[:10], np.arange(10.0))
 
 
 @pytest.mark.parametrize("method", ["predict", "score"])

@@ -316,7 +316,7 @@ def test_early_stopping_holds_out_a_stratified_fraction(digits500):
     clf = BackpropClassifier(hidden_layer_sizes=(3,), early_stopping=True, max_iter=3)
     fit_quietly(clf.set_params(validation_fraction=0.2), X, y)
     train, validation = train_test_split(
-        np.arange(500), test_size=0.2, stratify=y, random_state=clf._validation_seed
+        np.arange(500), test_size=0.2, stratify=y, random_state=clf._validation_split[0]
     )
     assert (len(train), len(validation)) == (400, 100)
     # Stratified: every class keeps its share of the rows in the validation part.

@@ -223,7 +223,8 @@ def test_every_kind_of_method_fits(method, hessian):
     )
     fit_quietly(regressor, StandardScaler().fit_transform(X_data), y_data)
     assert regressor.score(StandardScaler().fit_transform(X_data), y_data) > 0.8
-    assert len(regressor.loss_curve_) == regressor.n_iter_
+    if method != "CG":  # line-search and trust-region methods never increase J
+        assert np.all(np.diff(regressor.loss_curve_) <= 1e-12)
 
 
 def test_early_stopping_scores_r2_and_keeps_the_best():
@@ -239,13 +240,16 @@ def test_early_stopping_scores_r2_and_keeps_the_best():
     )
     fit_quietly(regressor, X_data, y_data)
     validation = train_test_split(
-        np.arange(400), test_size=0.1, random_state=regressor._validation_seed
+        np.arange(400), test_size=0.1, random_state=regressor._validation_split[0]
     )[1]
     assert regressor.best_validation_score_ == pytest.approx(
         regressor.score(X_data[validation], y_data[validation]), rel=1e-12
     )
-    assert regressor.best_validation_score_ == max(regressor.validation_scores_)
-    assert len(regressor.validation_loss_curve_) == regressor.n_iter_
+    best = int(np.argmax(regressor.validation_scores_))
+    assert regressor.best_validation_score_ == regressor.validation_scores_[best]
+    # The validation loss is J without its penalty on the held-out rows: ½ mean squared error.
+    residual = regressor.predict(X_data[validation]) - y_data[validation]
+    assert_allclose(regressor.validation_loss_curve_[best], 0.5 * np.mean(residual**2), rtol=1e-10)
 
 
 def test_callback_warm_start_and_pickle():
@@ -259,9 +263,7 @@ def test_callback_warm_start_and_pickle():
     )
     fit_quietly(regressor, X, TARGETS["single"])
     fit_quietly(regressor, X, TARGETS["single"])
-    assert len(regressor.loss_curve_) == len(seen) == 2 * 5 or len(seen) == len(
-        regressor.loss_curve_
-    )
+    assert len(seen) == len(regressor.loss_curve_) == regressor.n_iter_ + 5
     assert regressor.loss_curve_[5] <= regressor.loss_curve_[4]
     restored = pickle.loads(pickle.dumps(regressor.set_params(callback=None)))
     assert_array_equal(restored.predict(X), regressor.predict(X))
@@ -272,3 +274,30 @@ def test_same_random_state_gives_the_same_model():
     second = fit_quietly(BackpropRegressor(random_state=3), X, TARGETS["multi"])
     for W_first, W_second in zip(first.coefs_, second.coefs_):
         assert_array_equal(W_first, W_second)
+
+
+def test_a_hidden_layer_of_zeros_passes_on_its_bias_at_any_scale():
+    # ReLU units that all stay 0 for huge inputs: the next layer's input is its bias alone,
+    # which the exact forward pass of overflowing rows once scaled away (and its factor 2^e
+    # overflowed to inf from e = 1024 on).
+    regressor = fit_quietly(
+        BackpropRegressor(hidden_layer_sizes=(2, 2), activation="relu", max_iter=1),
+        np.ones((3, 1)),
+        np.arange(3.0),
+    )
+    regressor.coefs_ = [np.array([[-1.0, -1.0]]), np.eye(2), np.array([[1.0], [1.0]])]
+    regressor.intercepts_ = [np.zeros(2), np.array([0.5, 0.3]), np.array([0.073])]
+    X_huge = np.array([[1.0], [1e300], [1.7e308]])
+    assert_allclose(regressor.predict(X_huge), 0.873, rtol=1e-15)
+
+
+def test_warm_start_offers_its_start_to_early_stopping_only_on_the_same_rows():
+    X_data, y_data = make_friedman1(n_samples=300, random_state=3)
+    params = dict(hidden_layer_sizes=(8,), warm_start=True, max_iter=20, random_state=0)
+    regressor = fit_quietly(BackpropRegressor(early_stopping=True, **params), X_data, y_data)
+    fit_quietly(regressor.set_params(early_stopping=False), X_data, y_data)
+    assert regressor._validation_split is None  # the plain fit trained on every row
+    fit_quietly(regressor.set_params(early_stopping=True), X_data, y_data)
+    # A new split: the start was trained on these rows, so it is no candidate.
+    scores = regressor.validation_scores_[-regressor.n_iter_ :]
+    assert regressor.best_validation_score_ == max(scores)

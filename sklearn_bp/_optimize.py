@@ -216,6 +216,10 @@ def _norm(vector):
     return largest * float(np.linalg.norm(vector / largest))
 
 
+def _with_norm(loss, gradient):
+    return loss, _norm(gradient)
+
+
 class _Stop(Exception):
     """Raised to end ``minimize`` at the current point: by a listener, or on a breakdown."""
 
@@ -327,19 +331,11 @@ class Monitor:
     def loss_and_gradient_norm(self, theta):
         """J and the norm of ∇J at θ: remembered if θ was evaluated recently, else evaluated."""
         # Methods call back with a point they evaluated recently; evaluate only if not.
-        remembered = self.recall(theta)
-        if remembered is not None:
-            return remembered
-        loss, gradient = self.fun(theta)
-        return loss, _norm(gradient)
+        return self.recall(theta) or _with_norm(*self.fun(theta))
 
     def final_loss_and_gradient_norm(self, theta):
         """J and the norm of ∇J at the returned θ, not counted as an evaluation of the method."""
-        remembered = self.recall(theta)
-        if remembered is not None:
-            return remembered
-        loss, gradient = self.loss_gradient(theta)
-        return loss, _norm(gradient)
+        return self.recall(theta) or _with_norm(*self.loss_gradient(theta))
 
     def callback(self, theta, *state):
         """Called by the method after each iteration with the iterate θ (trust-constr adds a

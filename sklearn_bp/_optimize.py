@@ -192,9 +192,10 @@ numpy_blas_single_threaded = _BlasSingleThreaded(_is_numpy_blas)
 
 # Below this many floating-point operations in the largest matrix product of a block, numpy's
 # BLAS runs on one thread (benchmarks/bench_threads.py, 2-core machine): there a second thread
-# gains at most 13% on an idle machine (digits, 5.8 MFLOP) and loses 4-10x on a busy one, where
-# its synchronization waits for a core. From 20 MFLOP up the idle machine gains 13-45%.
-THREADED_PRODUCT_FLOPS = 16e6
+# gains 0-17% on an idle machine (digits, 5.8 MFLOP) and loses 4-11x when other processes keep
+# a core busy, since its synchronization waits for that core. From 11.5 MFLOP up the idle
+# machine gains 13-49%, which a size rule cannot give up.
+THREADED_PRODUCT_FLOPS = 10e6
 
 
 def blas_threads_for(flops):

@@ -104,19 +104,13 @@ def decide(proba, kind):
     return np.argmax(proba, axis=1)
 
 
-def _log_proba(loss, Z, kind, saturated=None):
-    """Log-probabilities from z(L), with the exact ones of saturated rows if there are any."""
+def _proba(loss, Z, kind, saturated=None):
+    """Probabilities from z(L), with the exact ones of saturated rows if there are any."""
     with np.errstate(over="ignore"):
         log_proba = output_log_proba(loss, Z, kind)
         if saturated is not None:
             rows, M, exponents = saturated
             log_proba[rows] = scaled_log_proba(loss, M, exponents, kind)
-    return log_proba
-
-
-def _proba(loss, Z, kind, saturated=None):
-    """Probabilities from z(L): the exponentials of :func:`_log_proba`."""
-    log_proba = _log_proba(loss, Z, kind, saturated)
     return np.exp(log_proba, out=log_proba)
 
 
@@ -510,10 +504,8 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
     def predict_log_proba(self, X):
         """Predict the logarithm of class probabilities for the rows of X.
 
-        Computed from the output layer's input z(L) directly, not as the logarithm of
-        ``predict_proba(X)``: where a probability rounds to 0 (below about 1e-45 in float32,
-        1e-323 in float64) its logarithm is still the finite number it is, such as −1000 for
-        σ(−1000); ``-inf`` only where even that is beyond the dtype's range.
+        Equal to ``log(predict_proba(X))``, with ``-inf`` and no warning where a probability
+        is below the smallest number of X's dtype (about 1e-45 in float32, 1e-323 in float64).
 
         Parameters
         ----------
@@ -525,8 +517,9 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         log_proba : ndarray of shape (n_samples, n_classes)
             Log-probabilities, in the order of ``classes_``.
         """
-        Z, saturated = self._output(X)
-        return _log_proba(self._loss, Z, self._target_type, saturated)
+        proba = self.predict_proba(X)
+        log_proba = np.full_like(proba, -np.inf)
+        return np.log(proba, out=log_proba, where=proba > 0)
 
     def predict_proba(self, X):
         """Predict class probabilities for the rows of X.

@@ -22,6 +22,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._activations import ACTIVATIONS, SATURATED_Z
+from ._callbacks import CallbackSupportMixin, fit_task
 from ._fixes import (
     Interval,
     Options,
@@ -54,9 +55,12 @@ from ._optimize import (
     check_method,
     check_reproducible,
     check_result,
+    method_options,
     method_spec,
     minimize_objective,
 )
+from ._persistence import InconsistentVersionWarning, library_versions
+from ._version import __version__
 
 # A block of X and its buffers should stay in cache between the forward and the backward
 # pass: measured here, blocks of about 8 MiB ran 10-15% faster than one block of all rows,
@@ -68,6 +72,10 @@ MIN_BLOCK_ROWS = 1024
 # than this fraction of the first hidden layer's pre-activations are saturated.
 SATURATION_ROWS = 256
 SATURATED_FRACTION = 0.5
+
+# What scikit-learn's callback machinery keeps on the estimator during a fit, for the teardown
+# of the callbacks after it.
+CALLBACK_STATE = ("_callback_fit_ctx", "_skl_callbacks_to_teardown")
 
 
 @dataclass
@@ -198,7 +206,7 @@ def _coefs_intercepts(network, theta):
     return [W for W, _ in params], [b for _, b in params]
 
 
-class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
+class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
     """The shared fit pipeline of sklearn-bp's networks; not an estimator of its own.
 
     A subclass defines ``__init__`` with its parameters, adds its own constraints to
@@ -207,7 +215,7 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
     - ``_encode_targets(y, dtype) -> Targets``: validate y and encode it for the output units;
     - ``_validation_score(Z, Y, weight, targets) -> float``: the early-stopping score of the
       outputs z(L) of held-out rows;
-    - ``_store_targets(facts)``: set the fitted attributes that describe the targets;
+    - ``_target_attributes(facts)``: the fitted attributes that describe the targets;
 
     and, where it needs them, ``_weigh_targets(weight, targets)`` (class weights),
     ``_check_continuation(targets)`` (what ``warm_start`` may not change) and ``_y_checks``
@@ -285,8 +293,10 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         try:
             return self._fit(X, y, sample_weight)
         except BaseException:
+            # scikit-learn's callbacks are torn down after fit returns: keep what they need.
+            callbacks = {key: vars(self)[key] for key in CALLBACK_STATE if key in vars(self)}
             self.__dict__.clear()
-            self.__dict__.update(state_before)
+            self.__dict__.update(state_before, **callbacks)
             if rng_before is not None:
                 random_state.set_state(rng_before)
             raise
@@ -299,6 +309,15 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         check_method(self.method, self.max_iter, self.options, network.n_params)
         check_reproducible(self.method, self.random_state)
         self._check_warm_start(problem)
+        task = fit_task(
+            self,
+            method_options(self.method, self.max_iter, self.options)[
+                method_spec(self.method).max_iter
+            ],
+            problem.X,
+            y,
+            None if sample_weight is None else {"sample_weight": sample_weight},
+        )
         random_state = check_random_state(self.random_state)
         train, validation = self._split(problem, random_state)
         theta0 = self._initial_theta(network, random_state)
@@ -314,13 +333,20 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
             if problem.same_split:
                 # The start is the previous fit's choice on these same held-out rows.
                 early_stopping.offer_start(theta0)
+        listeners = self._listeners(network, early_stopping)
+        iteration_tasks = None
+        if task is not None:
+            iteration_tasks = task.iterations(
+                lambda theta: self._fitted_attributes(problem, theta), theta0
+            )
+            listeners.append(iteration_tasks)
         monitor = Monitor(
             objective.loss_gradient,
             {
                 "exact": objective.hessian_vector_product,
                 "gauss-newton": objective.gauss_newton_vector_product,
             }[self.hessian],
-            listeners=self._listeners(network, early_stopping),
+            listeners=listeners,
             first_iteration=len(self._previous("loss_curve_")) + 1,
         )
         with blas_threads_for(data.largest_product_flops()):
@@ -333,8 +359,12 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
                 options=self.options,
                 early_stopping=early_stopping,
             )
+        if iteration_tasks is not None:
+            iteration_tasks.close()
         n_iter = check_result(result, self.method, self.max_iter, self.options)
         self._store_fit(problem, x, result, monitor, early_stopping, n_iter)
+        if task is not None:
+            task.end()
         return self
 
     def _listeners(self, network, early_stopping):
@@ -351,10 +381,7 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
 
     def _store_fit(self, problem, x, result, monitor, early_stopping, n_iter):
         """Set every fitted attribute at once, when nothing can fail any more."""
-        network = problem.network
-        self.coefs_, self.intercepts_ = (
-            [array.copy() for array in arrays] for arrays in _coefs_intercepts(network, x)
-        )
+        vars(self).update(self._fitted_attributes(problem, x))
         self.loss_ = result["fun"]
         self.loss_curve_ = self._previous("loss_curve_") + monitor.loss_curve
         self.n_iter_ = n_iter
@@ -378,12 +405,28 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
             self.validation_scores_ = self.validation_loss_curve_ = None
             self.best_validation_score_ = None
             self._validation_split = None
-        self.n_layers_ = network.n_layers
-        self.n_outputs_ = network.layer_sizes[-1]
-        self.out_activation_ = problem.targets.loss.name
         self.optimize_result_ = result
-        self._network = network
-        self._store_targets(problem.targets.facts)
+        self._versions = library_versions()
+
+    def _fitted_attributes(self, problem, theta):
+        """The attributes with which the estimator predicts as a network of parameters θ.
+
+        Plain values only (no objects of ours, no numpy dtypes), so that a fitted estimator
+        loads under skops trusting nothing but its own type.
+        """
+        network = problem.network
+        coefs, intercepts = (
+            [array.copy() for array in arrays] for arrays in _coefs_intercepts(network, theta)
+        )
+        return {
+            "coefs_": coefs,
+            "intercepts_": intercepts,
+            "n_layers_": network.n_layers,
+            "n_outputs_": network.layer_sizes[-1],
+            "out_activation_": problem.targets.loss.name,
+            "_activation": network.activation,
+            **self._target_attributes(problem.targets.facts),
+        }
 
     def _continues(self):
         """Whether this fit continues the previous one (``warm_start`` after a fit)."""
@@ -535,8 +578,8 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         """The early-stopping score of outputs z(L) of held-out rows with targets Y."""
 
     @abstractmethod
-    def _store_targets(self, facts):
-        """Set the fitted attributes that describe the targets, from ``Targets.facts``."""
+    def _target_attributes(self, facts):
+        """The fitted attributes that describe the targets, from ``Targets.facts``: a dict."""
 
     def _weigh_targets(self, weight, targets):
         """Weights that depend on the targets (class weights): none by default."""
@@ -547,11 +590,11 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         if not self._continues():
             return
         self._check_continuation(problem.targets)
-        network = problem.network
-        if network.layer_sizes != self._network.layer_sizes:
+        network, previous = problem.network, self._network
+        if network.layer_sizes != previous.layer_sizes:
             raise ValueError(
                 f"warm_start can only continue a fit with the same layer sizes: the previous "
-                f"fit had {self._network.layer_sizes}, this one has {network.layer_sizes}."
+                f"fit had {previous.layer_sizes}, this one has {network.layer_sizes}."
             )
 
     def _check_continuation(self, targets):
@@ -561,6 +604,25 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         if self._continues():
             return network.pack(self.coefs_, self.intercepts_)
         return network.initial_theta(random_state)
+
+    @property
+    def _network(self):
+        """The layout of the fitted network, rebuilt from the fitted weights."""
+        layer_sizes = [self.coefs_[0].shape[0]] + [coef.shape[1] for coef in self.coefs_]
+        return Network(layer_sizes, self._activation)
+
+    def __setstate__(self, state):
+        # Estimators saved before the network was rebuilt from the weights kept the layout.
+        network = state.pop("_network", None)
+        if network is not None:
+            state.setdefault("_activation", network.activation)
+        super().__setstate__(state)
+        saved = state.get("_versions", {}).get("sklearn-bp", "before 0.2.0")
+        if "coefs_" in state and saved != __version__:
+            warnings.warn(
+                InconsistentVersionWarning(type(self).__name__, saved, __version__),
+                stacklevel=2,
+            )
 
     @property
     def thetas_(self):
@@ -596,16 +658,17 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
             )
         if sparse.issparse(X):
             X = X.tocsr()
+        network = self._network
         params = [
             (W.astype(X.dtype, copy=False), b.astype(X.dtype, copy=False))
             for W, b in zip(self.coefs_, self.intercepts_)
         ]
         with np.errstate(over="ignore", invalid="ignore"):
-            Z = decision_output(self._network, params, X, block_rows(self._network, X))
+            Z = decision_output(network, params, X, block_rows(network, X))
         params64 = list(zip(self.coefs_, self.intercepts_))
-        rows = may_overflow(self._network, params64, X, X.dtype)
+        rows = may_overflow(network, params64, X, X.dtype)
         if not rows.any():
             return Z, None
-        M, exponents = scaled_decision_output(self._network, params64, X[rows].astype(np.float64))
+        M, exponents = scaled_decision_output(network, params64, X[rows].astype(np.float64))
         Z[rows] = unscale(M, exponents, X.dtype)
         return Z, (rows, M, exponents)

@@ -456,10 +456,12 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
                 f"fit had {self._target_type} targets, this one has {kind} targets."
             )
 
-    def _store_targets(self, facts):
-        self.classes_ = facts["classes"]
-        self._target_type = facts["kind"]
-        self._y_dtype = facts["y_dtype"]
+    def _target_attributes(self, facts):
+        return {
+            "classes_": facts["classes"],
+            "_target_type": facts["kind"],
+            "_y_dtype": facts["y_dtype"].str,  # a string, which skops loads without trust
+        }
 
     def decision_function(self, X):
         """Return the output layer's input z(L) for the rows of X.

@@ -22,7 +22,16 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils.validation import _check_sample_weight
 
+try:  # scikit-learn >= 1.9
+    from sklearn.callback import CallbackSupportMixin
+except ImportError:  # pragma: no cover - exercised by .ci/run's lowest versions
+
+    class CallbackSupportMixin:
+        """scikit-learn before 1.9 has no callbacks (``sklearn.callback``): nothing to add."""
+
+
 __all__ = [
+    "CallbackSupportMixin",
     "Interval",
     "Options",
     "StrOptions",

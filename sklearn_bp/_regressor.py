@@ -234,8 +234,9 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         """R² of the outputs, weighted, averaged over the target columns."""
         return float(r2_score(Y, Z, sample_weight=weight))
 
-    def _store_targets(self, facts):
-        """Nothing to keep: the outputs are the predictions."""
+    def _target_attributes(self, facts):
+        """None: the outputs are the predictions."""
+        return {}
 
     def predict(self, X):
         """Predict the targets of the rows of X.

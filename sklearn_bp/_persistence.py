@@ -1,0 +1,213 @@
+"""Saving and loading fitted models: skops first, pickle and joblib for files one trusts.
+
+A skops file is data, not code: loading it builds only types the loader is told to trust. A
+fitted estimator of sklearn-bp holds arrays, numbers, strings, lists and dicts and nothing
+else, so that it loads trusting only its own type (:data:`TRUSTED_TYPES`); scikit-learn's own
+types (a ``StandardScaler`` in front of it, a ``Pipeline``) skops trusts by default. A pickle
+runs whatever code it names when loaded, so :func:`load_model` reads one only when told to.
+
+Every fitted estimator records the versions it was trained with (:func:`library_versions`);
+loading it into another version of sklearn-bp warns with :class:`InconsistentVersionWarning`.
+"""
+
+import pickle
+import platform
+import zipfile
+from pathlib import Path
+
+from ._version import __version__
+
+#: The types a skops file of a fitted sklearn-bp estimator needs trusted, beyond scikit-learn's.
+TRUSTED_TYPES = (
+    "sklearn_bp._classifier.BackpropClassifier",
+    "sklearn_bp._regressor.BackpropRegressor",
+)
+
+# Suffix of the file name → format written by save_model.
+FORMATS = {".skops": "skops", ".pkl": "pickle", ".pickle": "pickle", ".joblib": "joblib"}
+
+
+class InconsistentVersionWarning(UserWarning):
+    """Warning when a model is loaded into another version of sklearn-bp than it was fit with.
+
+    Parameters
+    ----------
+    estimator_name : str
+        Name of the estimator's class.
+    original_version : str
+        The version of sklearn-bp the estimator was fitted with.
+    current_version : str
+        The version of sklearn-bp it is loaded into.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from sklearn_bp import InconsistentVersionWarning
+    >>> warning = InconsistentVersionWarning("BackpropClassifier", "0.1.0", "0.2.0")
+    >>> print(warning)  # doctest: +ELLIPSIS
+    Loading a BackpropClassifier fitted with sklearn-bp 0.1.0 into sklearn-bp 0.2.0...
+    """
+
+    def __init__(self, estimator_name, original_version, current_version):
+        self.estimator_name = estimator_name
+        self.original_version = original_version
+        self.current_version = current_version
+        super().__init__(
+            f"Loading a {estimator_name} fitted with sklearn-bp {original_version} into "
+            f"sklearn-bp {current_version}: this might lead to breaking code or invalid "
+            f"results. Refit it with this version, or use the version it was fitted with."
+        )
+
+
+def library_versions():
+    """The versions of sklearn-bp, NumPy, SciPy, scikit-learn and Python now running.
+
+    Returns
+    -------
+    versions : dict of str to str
+        ``{"sklearn-bp": ..., "numpy": ..., "scipy": ..., "scikit-learn": ..., "python": ...}``.
+    """
+    import numpy
+    import scipy
+    import sklearn
+
+    return {
+        "sklearn-bp": __version__,
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _skops_io():
+    try:
+        import skops.io
+    except ImportError:
+        raise ImportError(
+            "Saving and loading .skops files needs skops: pip install skops "
+            "(or pip install 'sklearn-bp[cli]')."
+        ) from None
+    return skops.io
+
+
+def save_model(model, path):
+    """Save a fitted model to ``path``, in the format its suffix names.
+
+    Parameters
+    ----------
+    model : estimator
+        The model to save: a fitted :class:`BackpropClassifier`, :class:`BackpropRegressor`,
+        or any scikit-learn estimator or pipeline holding one.
+    path : str or path-like
+        Where to write. ``.skops`` writes a skops file, which loads without running code (the
+        recommended format); ``.pkl`` or ``.pickle`` a pickle; ``.joblib`` a joblib file.
+
+    Returns
+    -------
+    path : pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    ValueError
+        If the suffix of ``path`` names no known format.
+
+    See Also
+    --------
+    load_model : Load what this function saved.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_bp import BackpropClassifier, load_model, save_model
+    >>> X, y = load_iris(return_X_y=True)
+    >>> model = BackpropClassifier(hidden_layer_sizes=(5,), random_state=0).fit(X, y)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = save_model(model, Path(folder) / "iris.skops")
+    ...     loaded = load_model(path)
+    >>> bool((loaded.predict_proba(X) == model.predict_proba(X)).all())
+    True
+    """
+    path = Path(path)
+    kind = FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise ValueError(
+            f"Cannot tell the format of {str(path)!r} from its suffix: use .skops (recommended: "
+            f"it loads without running code), .pkl, .pickle or .joblib."
+        )
+    if kind == "skops":
+        _skops_io().dump(model, path)
+    elif kind == "joblib":
+        import joblib
+
+        joblib.dump(model, path)
+    else:
+        with path.open("wb") as file:
+            pickle.dump(model, file, protocol=pickle.HIGHEST_PROTOCOL)
+    return path
+
+
+def load_model(path, *, trust_pickle=False):
+    """Load a model saved by :func:`save_model` (or by skops, pickle or joblib).
+
+    A skops file is recognized by its content, whatever its name, and loaded trusting only
+    scikit-learn's types and :data:`TRUSTED_TYPES`: a file naming any other type is refused
+    before anything is built. Any other file is taken for a pickle or joblib file, which can
+    run arbitrary code as it loads: it is read only with ``trust_pickle=True``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to read.
+    trust_pickle : bool, default=False
+        Whether to load a pickle or joblib file. Only pass True for files you trust.
+
+    Returns
+    -------
+    model : estimator
+        The loaded model.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no file at ``path``.
+    ValueError
+        If the file is a pickle and ``trust_pickle`` is False.
+    skops.io.exceptions.UntrustedTypesFoundException
+        If the skops file names a type outside scikit-learn's and :data:`TRUSTED_TYPES`.
+
+    See Also
+    --------
+    save_model : Save a model.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_bp import BackpropClassifier, load_model, save_model
+    >>> X, y = load_iris(return_X_y=True)
+    >>> model = BackpropClassifier(hidden_layer_sizes=(5,), random_state=0).fit(X, y)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = save_model(model, Path(folder) / "iris.pkl")
+    ...     loaded = load_model(path, trust_pickle=True)
+    >>> loaded.predict(X[:3])
+    array([0, 0, 0])
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No model file at {str(path)!r}.")
+    if zipfile.is_zipfile(path):
+        return _skops_io().load(path, trusted=list(TRUSTED_TYPES))
+    if not trust_pickle:
+        raise ValueError(
+            f"{str(path)!r} is not a skops file: it is a pickle or joblib file, which can run "
+            f"arbitrary code when loaded. Load it only if you trust its source, with "
+            f"trust_pickle=True (--trust-pickle on the command line)."
+        )
+    import joblib
+
+    return joblib.load(path)

@@ -1,0 +1,184 @@
+"""Saving and loading: skops without trusting more than our own types, pickle only when trusted,
+the same predictions after every round trip, and a warning across versions."""
+
+import io
+import json
+import pickle
+import warnings
+import zipfile
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_diabetes, load_iris
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import sklearn_bp
+from sklearn_bp import (
+    TRUSTED_TYPES,
+    BackpropClassifier,
+    BackpropRegressor,
+    InconsistentVersionWarning,
+    load_model,
+    save_model,
+)
+
+sio = pytest.importorskip("skops.io")
+
+
+def _fitted(kind):
+    X, y = load_iris(return_X_y=True)
+    if kind == "binary-strings":
+        return BackpropClassifier(hidden_layer_sizes=(4,), random_state=0).fit(
+            X, np.where(y == 0, "setosa", "other")
+        ), X
+    if kind == "multiclass-pipeline":
+        model = make_pipeline(
+            StandardScaler(), BackpropClassifier(hidden_layer_sizes=(5, 3), random_state=0)
+        )
+        return model.fit(X, y), X
+    if kind == "multilabel-early-stopping":
+        Y = np.column_stack([y == 0, y == 2, X[:, 0] > 6]).astype(int)
+        model = BackpropClassifier(
+            hidden_layer_sizes=(6,), early_stopping=True, activation="tanh", random_state=0
+        )
+        return model.fit(X, Y), X
+    X, y = load_diabetes(return_X_y=True)
+    return BackpropRegressor(hidden_layer_sizes=(4,), alpha=10.0, random_state=0).fit(
+        X, y / y.std()
+    ), X
+
+
+def _outputs(model, X):
+    estimator = model[-1] if hasattr(model, "steps") else model
+    if isinstance(estimator, BackpropClassifier):
+        return model.predict_proba(X), model.predict(X)
+    return (model.predict(X),)
+
+
+KINDS = ["binary-strings", "multiclass-pipeline", "multilabel-early-stopping", "regressor"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("suffix", [".skops", ".pkl", ".joblib"])
+def test_round_trip_gives_identical_predictions(kind, suffix, tmp_path):
+    model, X = _fitted(kind)
+    path = save_model(model, tmp_path / f"model{suffix}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # same version: no warning
+        loaded = load_model(path, trust_pickle=suffix != ".skops")
+    for before, after in zip(_outputs(model, X), _outputs(loaded, X)):
+        np.testing.assert_array_equal(after, before)
+        assert after.dtype == before.dtype
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_skops_needs_no_type_trusted_but_the_estimators_own(kind):
+    model, _ = _fitted(kind)
+    estimator = model[-1] if hasattr(model, "steps") else model
+    untrusted = sio.get_untrusted_types(data=sio.dumps(model))
+    assert untrusted == [f"{type(estimator).__module__}.{type(estimator).__name__}"]
+    assert set(untrusted) <= set(TRUSTED_TYPES)
+
+
+def test_trusted_types_name_the_estimators():
+    assert TRUSTED_TYPES == tuple(
+        f"{cls.__module__}.{cls.__name__}" for cls in (BackpropClassifier, BackpropRegressor)
+    )
+
+
+def _tamper(data, module, name):
+    """A skops file whose top-level object claims to be ``module.name``."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for item in source.namelist():
+            content = source.read(item)
+            if item == "schema.json":
+                schema = json.loads(content)
+                schema["__module__"], schema["__class__"] = module, name
+                content = json.dumps(schema).encode()
+            target.writestr(item, content)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("module", "name"), [("os", "system"), ("sklearn_bp._network", "Network"), ("builtins", "eval")]
+)
+def test_skops_file_with_a_tampered_type_is_refused(module, name, tmp_path):
+    model, _ = _fitted("binary-strings")
+    path = tmp_path / "tampered.skops"
+    path.write_bytes(_tamper(sio.dumps(model), module, name))
+    with pytest.raises(Exception, match=rf"{module}\.{name}") as error:
+        load_model(path)
+    assert type(error.value).__name__ == "UntrustedTypesFoundException"
+
+
+@pytest.mark.parametrize("suffix", [".pkl", ".joblib", ".skops.bak"])
+def test_pickle_is_loaded_only_when_trusted(suffix, tmp_path):
+    model, X = _fitted("binary-strings")
+    path = tmp_path / f"model{suffix}"
+    path.write_bytes(pickle.dumps(model))
+    with pytest.raises(ValueError, match="is not a skops file: it is a pickle or joblib file"):
+        load_model(path)
+    np.testing.assert_array_equal(load_model(path, trust_pickle=True).predict(X), model.predict(X))
+
+
+def test_skops_file_is_recognized_whatever_its_name(tmp_path):
+    model, X = _fitted("binary-strings")
+    path = tmp_path / "model.bin"
+    path.write_bytes(sio.dumps(model))
+    np.testing.assert_array_equal(load_model(path).predict(X), model.predict(X))
+
+
+def test_load_and_save_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="No model file at"):
+        load_model(tmp_path / "missing.skops")
+    model, _ = _fitted("binary-strings")
+    with pytest.raises(ValueError, match=r"Cannot tell the format of .*model\.txt"):
+        save_model(model, tmp_path / "model.txt")
+    assert not (tmp_path / "model.txt").exists()
+
+
+def test_fitted_state_records_the_versions():
+    model, _ = _fitted("regressor")
+    versions = model._versions
+    assert versions["sklearn-bp"] == sklearn_bp.__version__
+    assert versions["numpy"] == np.__version__
+    assert set(versions) == {"sklearn-bp", "numpy", "scipy", "scikit-learn", "python"}
+
+
+@pytest.mark.parametrize("loader", ["pickle", "skops"])
+def test_loading_from_another_version_warns(loader, monkeypatch):
+    model, X = _fitted("binary-strings")
+    model._versions = {**model._versions, "sklearn-bp": "0.0.1"}
+    data = pickle.dumps(model) if loader == "pickle" else sio.dumps(model)
+    with pytest.warns(InconsistentVersionWarning, match="fitted with sklearn-bp 0.0.1 into") as w:
+        loaded = pickle.loads(data) if loader == "pickle" else sio.loads(data, TRUSTED_TYPES)
+    warning = w[0].message
+    assert (warning.original_version, warning.current_version) == ("0.0.1", sklearn_bp.__version__)
+    assert warning.estimator_name == "BackpropClassifier"
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_unfitted_estimator_loads_without_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = pickle.loads(pickle.dumps(BackpropClassifier(alpha=3.0)))
+    assert loaded.alpha == 3.0
+
+
+def test_state_of_0_1_with_the_network_object_still_predicts():
+    # sklearn-bp 0.1 kept the network's layout object in the fitted state and no versions.
+    from sklearn_bp._network import Network
+
+    model, X = _fitted("multilabel-early-stopping")
+    state = model.__getstate__()
+    sizes = [X.shape[1]] + [coef.shape[1] for coef in model.coefs_]
+    state["_network"] = Network(sizes, state.pop("_activation"))
+    del state["_versions"]
+    old = BackpropClassifier.__new__(BackpropClassifier)
+    with pytest.warns(InconsistentVersionWarning, match="fitted with sklearn-bp before 0.2.0"):
+        old.__setstate__(state)
+    np.testing.assert_array_equal(old.predict_proba(X), model.predict_proba(X))
+    assert "_network" not in vars(old)

@@ -1,8 +1,9 @@
-"""``python -m sklearn_bp``: train on scikit-learn's bundled digits and report.
+"""``python -m sklearn_bp``: the command line (see ``sklearn_bp._cli``); bare, the digits demo.
 
-Fits a ``StandardScaler`` + ``BackpropClassifier`` pipeline on three quarters of the 8×8 digits,
-prints the held-out accuracy, the fit time and the number of iterations, then checks
-backpropagation's gradient against central differences on a small network.
+The demo fits a ``StandardScaler`` + ``BackpropClassifier`` pipeline on three quarters of the
+8×8 digits, prints the held-out accuracy, the fit time and the number of iterations, then checks
+backpropagation's gradient against central differences on a small network. It needs nothing
+beyond sklearn-bp's own dependencies.
 """
 
 import sys
@@ -16,12 +17,8 @@ from sklearn.preprocessing import StandardScaler
 from . import BackpropClassifier, __version__, gradient_check
 
 
-def main(argv=None):
+def demo():
     """Run the digits demonstration; return the process exit status."""
-    argv = sys.argv[1:] if argv is None else argv
-    if argv:
-        print("usage: python -m sklearn_bp", file=sys.stderr)
-        return 2
     X, y = load_digits(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.25, stratify=y, random_state=0
@@ -47,7 +44,15 @@ def main(argv=None):
     print(f"  fit time           {fit_time:.2f} s")
     print(f"  iterations         {network.n_iter_} ({network.method}), J = {network.loss_:.6f}")
     print(f"  gradient check     relative difference {difference:.2e} (8 inputs, 5 hidden units)")
+    print("  more: sklearn-bp --help (fit, predict, info, gradcheck)")
     return 0
+
+
+def main(argv=None):
+    """Run the command line; return the process exit status."""
+    from ._cli import main as cli_main
+
+    return cli_main(argv)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ derivative of its own: the data term and the objective are ``_objective``'s, the
 and the driver ``_optimize``'s.
 """
 
+import time
 import warnings
 from abc import ABCMeta, abstractmethod
 from contextlib import contextmanager
@@ -302,6 +303,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             raise
 
     def _fit(self, X, y, sample_weight):
+        start = time.perf_counter()
         # Everything that can be refused is refused before anything of the network's size is
         # allocated and before a random number is drawn.
         problem = self._prepare(X, y, sample_weight)
@@ -363,6 +365,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             iteration_tasks.close()
         n_iter = check_result(result, self.method, self.max_iter, self.options)
         self._store_fit(problem, x, result, monitor, early_stopping, n_iter)
+        self._fit_seconds = time.perf_counter() - start
         if task is not None:
             task.end()
         return self

@@ -23,6 +23,18 @@ TRUSTED_TYPES = (
     "sklearn_bp._regressor.BackpropRegressor",
 )
 
+# How a pickle (protocol 2 and later) or a compressed joblib file begins: zlib, gzip, bz2, xz,
+# lzma, lz4.
+PICKLE_STARTS = (
+    b"\x80",
+    b"\x78",
+    b"\x1f\x8b",
+    b"BZh",
+    b"\xfd7zXZ\x00",
+    b"\x5d\x00\x00",
+    b"\x04\x22\x4d\x18",
+)
+
 # Suffix of the file name → format written by save_model.
 FORMATS = {".skops": "skops", ".pkl": "pickle", ".pickle": "pickle", ".joblib": "joblib"}
 
@@ -175,7 +187,7 @@ def load_model(path, *, trust_pickle=False):
     FileNotFoundError
         If there is no file at ``path``.
     ValueError
-        If the file is a pickle and ``trust_pickle`` is False.
+        If the file is a pickle and ``trust_pickle`` is False, or no model file at all.
     skops.io.exceptions.UntrustedTypesFoundException
         If the skops file names a type outside scikit-learn's and :data:`TRUSTED_TYPES`.
 
@@ -202,6 +214,12 @@ def load_model(path, *, trust_pickle=False):
         raise FileNotFoundError(f"No model file at {str(path)!r}.")
     if zipfile.is_zipfile(path):
         return _skops_io().load(path, trusted=list(TRUSTED_TYPES))
+    with path.open("rb") as file:
+        start = file.read(8)
+    if not start.startswith(PICKLE_STARTS):
+        raise ValueError(
+            f"{str(path)!r} is not a model file: neither a skops file nor a pickle or joblib file."
+        )
     if not trust_pickle:
         raise ValueError(
             f"{str(path)!r} is not a skops file: it is a pickle or joblib file, which can run "

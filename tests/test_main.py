@@ -16,9 +16,17 @@ def test_main_trains_on_digits_and_reports(capsys):
     assert "fit time" in out and "iterations" in out
 
 
-def test_main_refuses_arguments(capsys):
+def test_main_refuses_unknown_arguments(capsys):
     assert main(["--bogus"]) == 2
-    assert "usage: python -m sklearn_bp" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "usage: sklearn-bp" in err and "unrecognized arguments: --bogus" in err
+
+
+def test_help_lists_every_command(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in ("fit", "predict", "info", "gradcheck", "demo"):
+        assert f"    {command}" in out
 
 
 def test_module_runs_as_a_program():

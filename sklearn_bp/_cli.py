@@ -1,0 +1,755 @@
+"""The command line: ``sklearn-bp`` and ``python -m sklearn_bp``.
+
+``fit`` trains on a CSV, Parquet or svmlight file and saves the model (skops by default),
+``predict`` writes predictions or probabilities as CSV, ``info`` describes a saved model,
+``gradcheck`` checks backpropagation's gradient, and ``demo`` (also a bare ``sklearn-bp``)
+trains on scikit-learn's digits. Mistakes of the user (a missing file, an unknown column, a bad
+hyperparameter, a model that cannot be read) end with one line on stderr and exit status 1;
+a wrong command line with argparse's usage message and status 2.
+
+The core commands need only sklearn-bp's dependencies; reading tables needs pandas, progress
+bars rich, and ``.skops`` files skops: ``pip install "sklearn-bp[cli]"``.
+"""
+
+import argparse
+import os
+import pickle
+import sys
+import time
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ._classifier import BackpropClassifier
+from ._gradient_check import gradient_check
+from ._optimize import METHODS
+from ._persistence import FORMATS, TRUSTED_TYPES, library_versions, load_model, save_model
+from ._regressor import BackpropRegressor
+from ._version import __version__
+
+PROGRAM = "sklearn-bp"
+
+# Data formats by suffix (after a compression suffix, which pandas and scikit-learn undo).
+TABLE_FORMATS = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".svm": "svmlight",
+    ".svmlight": "svmlight",
+    ".libsvm": "svmlight",
+}
+COMPRESSION = {".gz", ".bz2", ".xz", ".zip", ".zst"}
+
+# gradient_check's answer when backpropagation is right is about 1e-9 or smaller; a wrong
+# gradient gives 1e-2 and more. The command fails above this.
+GRADCHECK_TOLERANCE = 1e-7
+
+
+# The estimators' defaults, for the help texts (both estimators share them).
+DEFAULTS = BackpropClassifier().get_params()
+
+
+def _sizes(sizes):
+    return ",".join(map(str, sizes)) if len(sizes) else "''"
+
+
+class UserError(Exception):
+    """A mistake of the user: reported in one line, exit status 1, no traceback."""
+
+
+def _one_line(error):
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
+
+
+def _missing(module, what):
+    """The error for an optional dependency of the command line that is not installed."""
+    return UserError(
+        f"{what} needs {module}: pip install {module} (or pip install 'sklearn-bp[cli]')."
+    )
+
+
+def _pandas(what):
+    try:
+        import pandas
+    except ImportError:
+        raise _missing("pandas", what) from None
+    return pandas
+
+
+# Reading data -------------------------------------------------------------------------------
+
+
+def data_format(path):
+    """The format of a data file, from its suffix."""
+    suffixes = [suffix.lower() for suffix in Path(path).suffixes]
+    if suffixes and suffixes[-1] in COMPRESSION:
+        suffixes.pop()
+    kind = TABLE_FORMATS.get(suffixes[-1] if suffixes else "")
+    if kind is None:
+        raise UserError(
+            f"Cannot tell the format of {str(path)!r} from its suffix: use .csv, .tsv, "
+            f".parquet or .svm/.svmlight/.libsvm (optionally compressed, e.g. .csv.gz)."
+        )
+    return kind
+
+
+def _check_file(path):
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"No such file: {str(path)!r}.")
+    if not path.is_file():
+        raise UserError(f"{str(path)!r} is not a file.")
+    return path
+
+
+def read_table(path, index_col=None):
+    """A CSV, TSV or Parquet file as a DataFrame."""
+    path = _check_file(path)
+    kind = data_format(path)
+    pd = _pandas("Reading CSV and Parquet files")
+    try:
+        if kind == "parquet":
+            try:
+                import pyarrow  # noqa: F401 - pandas reads Parquet with it
+            except ImportError:
+                raise _missing("pyarrow", "Reading Parquet files") from None
+            frame = pd.read_parquet(path)
+            if index_col is not None:
+                frame = frame.set_index(_column(frame, index_col, path))
+        else:
+            frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",")
+            if index_col is not None:
+                frame = frame.set_index(_column(frame, index_col, path))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as e:
+        raise UserError(f"Cannot read {str(path)!r}: {_one_line(e)}") from None
+    except ValueError as error:  # pyarrow's "not a parquet file", among others
+        if isinstance(error, UserError):
+            raise
+        raise UserError(f"Cannot read {str(path)!r}: {_one_line(error)}") from None
+    if frame.shape[0] == 0:
+        raise UserError(f"{str(path)!r} has no rows.")
+    frame.columns = [str(column) for column in frame.columns]
+    return frame
+
+
+def _column(frame, name, path):
+    """The column called ``name``, or a clear error listing the columns there are."""
+    if name in frame.columns:
+        return name
+    columns = [str(column) for column in frame.columns]
+    shown = ", ".join(columns[:12]) + (", ..." if len(columns) > 12 else "")
+    raise UserError(f"No column {name!r} in {str(path)!r}; its columns are: {shown}.")
+
+
+def _check_features(frame, path):
+    """Refuse feature columns that are not numbers or that have missing values, by name."""
+    numeric = frame.select_dtypes(include=["number", "bool"])
+    text = [column for column in frame.columns if column not in numeric.columns]
+    if text:
+        raise UserError(
+            f"Column(s) {', '.join(map(repr, text[:8]))} of {str(path)!r} are not numeric: "
+            f"encode them as numbers first, or leave them out of the file."
+        )
+    missing = [column for column in frame.columns if frame[column].isna().any()]
+    if missing:
+        raise UserError(
+            f"Column(s) {', '.join(map(repr, missing[:8]))} of {str(path)!r} have missing "
+            f"values: fill or drop them first."
+        )
+    return (
+        frame.astype(np.float64) if any(kind == "b" for kind in frame.dtypes.map(_kind)) else frame
+    )
+
+
+def _kind(dtype):
+    return getattr(dtype, "kind", "O")
+
+
+def read_training_data(path, target, index_col=None):
+    """Features and targets of a data file: ``(X, y, target name)``."""
+    if data_format(_check_file(path)) == "svmlight":
+        if target is not None:
+            raise UserError(
+                f"--target does not apply to svmlight file {str(path)!r}: its targets are the "
+                f"first value of each line."
+            )
+        X, y = _read_svmlight(path)
+        return X, y, "target"
+    if target is None:
+        raise UserError(f"--target COLUMN is required for {str(path)!r}: which column to learn.")
+    frame = read_table(path, index_col)
+    y = frame[_column(frame, target, path)]
+    if y.isna().any():
+        raise UserError(f"The target column {target!r} of {str(path)!r} has missing values.")
+    X = frame.drop(columns=[target])
+    if X.shape[1] == 0:
+        raise UserError(f"{str(path)!r} has no feature columns besides the target {target!r}.")
+    return _check_features(X, path), y, target
+
+
+def _read_svmlight(path, n_features=None):
+    from sklearn.datasets import load_svmlight_file
+
+    try:
+        return load_svmlight_file(str(path), n_features=n_features)
+    except (ValueError, OSError) as error:
+        raise UserError(f"Cannot read {str(path)!r} as svmlight: {_one_line(error)}") from None
+
+
+def read_prediction_data(path, model, index_col=None):
+    """The feature matrix of a data file for ``model``, and its index (None for svmlight)."""
+    estimator = final_estimator(model)
+    if data_format(_check_file(path)) == "svmlight":
+        X, _ = _read_svmlight(path, n_features=estimator.n_features_in_)
+        return X, None
+    frame = read_table(path, index_col)
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        absent = [name for name in names if name not in frame.columns]
+        if absent:
+            raise UserError(
+                f"{str(path)!r} lacks the model's feature column(s): "
+                f"{', '.join(map(repr, absent[:8]))}."
+            )
+        frame = frame[list(names)]
+    elif frame.shape[1] != estimator.n_features_in_:
+        raise UserError(
+            f"{str(path)!r} has {frame.shape[1]} columns; the model takes "
+            f"{estimator.n_features_in_} features (it was trained without column names)."
+        )
+    return _check_features(frame, path), frame.index
+
+
+# Models -------------------------------------------------------------------------------------
+
+
+def final_estimator(model):
+    """The sklearn-bp estimator of a model: itself, the last step of a pipeline, or the
+    regressor of a ``TransformedTargetRegressor`` (which ``fit --regressor`` makes)."""
+    estimator = model
+    while True:
+        if hasattr(estimator, "regressor_"):
+            estimator = estimator.regressor_
+        elif hasattr(estimator, "steps"):
+            estimator = estimator.steps[-1][1]
+        else:
+            break
+    if not isinstance(estimator, BackpropClassifier | BackpropRegressor):
+        raise UserError(
+            f"The file holds a {type(estimator).__name__}, not a sklearn-bp model "
+            f"(BackpropClassifier or BackpropRegressor, or a pipeline ending in one)."
+        )
+    if not hasattr(estimator, "coefs_"):
+        raise UserError(f"The {type(estimator).__name__} in the file is not fitted.")
+    return estimator
+
+
+def read_model(path, trust_pickle):
+    """Load a model file for the command line, with every way it can fail as a UserError."""
+    path = _check_file(path)
+    try:
+        return load_model(path, trust_pickle=trust_pickle)
+    except ImportError as error:
+        raise UserError(_one_line(error)) from None
+    except ValueError as error:
+        if "trust_pickle" in str(error):
+            raise UserError(
+                f"{str(path)!r} is a pickle, which runs code when loaded: pass --trust-pickle "
+                f"only if you trust where it came from, or save models as .skops."
+            ) from None
+        raise UserError(_one_line(error)) from None  # load_model's messages name the file
+    except (
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+        EOFError,
+        KeyError,
+        AttributeError,
+        ModuleNotFoundError,
+        TypeError,
+    ) as error:
+        if type(error).__name__ == "UntrustedTypesFoundException":
+            raise UserError(
+                f"Refusing to load {str(path)!r}: it names types that are not trusted "
+                f"({_one_line(error).split(': ', 1)[-1]}); only scikit-learn's and "
+                f"{', '.join(TRUSTED_TYPES)} are."
+            ) from None
+        raise UserError(f"Cannot read the model {str(path)!r}: {_one_line(error)}") from None
+
+
+# Progress -----------------------------------------------------------------------------------
+
+
+class Progress:
+    """The fit's progress on stderr: a rich bar in a terminal, else a plain line now and then.
+
+    Called as sklearn-bp's ``callback`` after every iteration. Plain lines go out at the first
+    iteration and then at most once every ``every`` seconds; ``close`` prints the last.
+    """
+
+    def __init__(self, max_iter, *, quiet=False, every=1.0, stream=None):
+        self.max_iter = max_iter
+        self.quiet = quiet
+        self.every = every
+        self.stream = sys.stderr if stream is None else stream
+        self.start = time.perf_counter()
+        self.last_line = -np.inf
+        self.state = None
+        self.bar = None
+        if quiet:
+            return
+        try:
+            from rich.console import Console
+        except ImportError:
+            return
+        console = Console(file=self.stream)
+        if console.is_terminal:
+            from rich import progress
+
+            self.bar = progress.Progress(
+                progress.TextColumn("fit"),
+                progress.BarColumn(),
+                progress.TextColumn("iteration {task.completed}/{task.total}"),
+                progress.TextColumn("loss {task.fields[loss]}"),
+                progress.TimeElapsedColumn(),
+                console=console,
+            )
+            self.task = self.bar.add_task("fit", total=max_iter, loss="-")
+
+    def __deepcopy__(self, memo):
+        # scikit-learn's clone deep-copies parameters: the clone reports to the same display.
+        return self
+
+    def __call__(self, iteration, loss, gradient_norm, coefs, intercepts):
+        elapsed = time.perf_counter() - self.start
+        self.state = (iteration, loss, elapsed)
+        if self.bar is not None:
+            if not self.bar.live.is_started:
+                self.bar.start()
+            self.bar.update(self.task, completed=min(iteration, self.max_iter), loss=f"{loss:.6g}")
+        elif not self.quiet and (iteration == 1 or elapsed - self.last_line >= self.every):
+            self._line()
+            self.last_line = elapsed
+        return False
+
+    def _line(self):
+        iteration, loss, elapsed = self.state
+        print(
+            f"fit: iteration {iteration}/{self.max_iter}, loss {loss:.6g}, {elapsed:.1f} s",
+            file=self.stream,
+            flush=True,
+        )
+
+    def close(self):
+        """Stop the bar, or print the last plain line."""
+        if self.bar is not None:
+            self.bar.stop()
+        elif not self.quiet and self.state is not None and self.state[2] != self.last_line:
+            self._line()
+
+
+# Commands -----------------------------------------------------------------------------------
+
+
+def _hidden(text):
+    """``--hidden 25,10`` → (25, 10); ``--hidden ""`` → no hidden layer."""
+    text = text.strip()
+    if not text or text.lower() == "none":
+        return ()
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected sizes separated by commas, such as 25,10; got {text!r}"
+        ) from None
+    if any(size < 1 for size in sizes):
+        raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {text!r}")
+    return sizes
+
+
+def _estimator(args):
+    """The estimator the options of ``fit`` and ``gradcheck`` describe."""
+    Estimator = BackpropRegressor if args.regressor else BackpropClassifier
+    params = {
+        "hidden_layer_sizes": args.hidden,
+        "activation": args.activation,
+        "alpha": args.alpha,
+        "method": args.method,
+        "max_iter": getattr(args, "max_iter", None),
+        "tol": getattr(args, "tol", None),
+        "early_stopping": getattr(args, "early_stopping", None) or None,
+        "random_state": args.random_state,
+    }
+    estimator = Estimator(**{name: value for name, value in params.items() if value is not None})
+    # Bad values are refused now, with scikit-learn's message, before any data is read.
+    estimator._validate_params()
+    return estimator
+
+
+def _model(args, estimator, sparse_input):
+    """The estimator, scaled: features by a StandardScaler, and a regressor's targets too."""
+    if args.no_scale:
+        return estimator
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    # Centering would make a sparse matrix dense: scale sparse data without it.
+    model = make_pipeline(StandardScaler(with_mean=not sparse_input), estimator)
+    if args.regressor:
+        # The squared error of targets in the hundreds dwarfs the penalty and saturates the
+        # hidden units' gradients: learn standardized targets, predict in the original units.
+        model = TransformedTargetRegressor(regressor=model, transformer=StandardScaler())
+    return model
+
+
+def command_fit(args):
+    output = Path(args.output)
+    if output.suffix.lower() not in FORMATS:
+        raise UserError(
+            f"Cannot tell the format of {str(output)!r} from its suffix: use .skops "
+            f"(recommended), .pkl, .pickle or .joblib."
+        )
+    if output.suffix.lower() == ".skops":
+        try:
+            import skops.io  # noqa: F401 - refused now, not after the fit
+        except ImportError:
+            raise _missing("skops", "Saving .skops models") from None
+    estimator = _estimator(args)
+    X, y, target = read_training_data(args.data, args.target, args.index_col)
+    if args.regressor and not np.issubdtype(np.asarray(y).dtype, np.number):
+        raise UserError(f"--regressor needs a numeric target; column {target!r} is not numeric.")
+    from scipy import sparse
+
+    model = _model(args, estimator, sparse.issparse(X))
+    X_train, y_train, X_test, y_test = X, y, None, None
+    if not args.no_score:
+        X_train, X_test, y_train, y_test = _split(X, y, args)
+    progress = Progress(estimator.max_iter, quiet=args.quiet)
+    estimator.set_params(callback=progress)
+    try:
+        model.fit(X_train, y_train)
+    finally:
+        progress.close()
+        # The model is saved without the progress bar: a callback is code, not data.
+        estimator.set_params(callback=None)
+    estimator = final_estimator(model)  # the fitted one: a TransformedTargetRegressor clones
+    estimator.set_params(callback=None)
+    n_rows = X_train.shape[0]
+    if X_test is not None:
+        name = "R²" if args.regressor else "accuracy"
+        print(f"held-out {name} {model.score(X_test, y_test):.4f} ({X_test.shape[0]} rows)")
+    save_model(model, output)
+    print(
+        f"{type(estimator).__name__} fitted on {n_rows} rows in {estimator.n_iter_} iterations "
+        f"(J = {estimator.loss_:.6g}), saved to {output}"
+    )
+    return 0
+
+
+def _split(X, y, args):
+    from sklearn.model_selection import train_test_split
+
+    stratify = None
+    if not args.regressor:
+        _, counts = np.unique(np.asarray(y).astype(str), return_counts=True)
+        if counts.min() >= 2:
+            stratify = y
+    try:
+        return train_test_split(
+            X, y, test_size=args.test_size, random_state=args.split_seed, stratify=stratify
+        )
+    except ValueError as error:
+        raise UserError(
+            f"Cannot hold out --test-size {args.test_size}: {_one_line(error)}"
+        ) from None
+
+
+def command_predict(args):
+    model = read_model(args.model, args.trust_pickle)
+    estimator = final_estimator(model)
+    X, index = read_prediction_data(args.data, model, args.index_col)
+    pd = _pandas("Writing predictions")
+    if args.proba:
+        if not isinstance(estimator, BackpropClassifier):
+            raise UserError(
+                f"--proba needs a classifier; the model is a {type(estimator).__name__}."
+            )
+        values = model.predict_proba(X)
+        columns = [str(label) for label in estimator.classes_]
+        if values.shape[1] != len(columns):  # multilabel: one column per label
+            columns = [str(i) for i in range(values.shape[1])]
+    else:
+        values = model.predict(X)
+        columns = (
+            ["prediction"]
+            if values.ndim == 1
+            else [f"prediction_{i}" for i in range(values.shape[1])]
+        )
+    table = pd.DataFrame(np.asarray(values).reshape(X.shape[0], -1), columns=columns, index=index)
+    if args.output is None:
+        table.to_csv(sys.stdout)
+    else:
+        table.to_csv(args.output)
+        print(f"{X.shape[0]} predictions written to {args.output}", file=sys.stderr)
+    return 0
+
+
+def command_info(args):
+    model = read_model(args.model, args.trust_pickle)
+    estimator = final_estimator(model)
+    sizes = [estimator.n_features_in_] + [coef.shape[1] for coef in estimator.coefs_]
+    n_params = sum(coef.size + b.size for coef, b in zip(estimator.coefs_, estimator.intercepts_))
+    rows = [("model", type(estimator).__name__)]
+    if hasattr(model, "steps"):
+        rows.append(("pipeline", " → ".join(type(step).__name__ for _, step in model.steps)))
+    rows += [
+        ("layers", " → ".join(map(str, sizes))),
+        ("activation", f"{estimator._activation} (hidden), {estimator.out_activation_} (output)"),
+        ("parameters", f"{n_params:,}"),
+    ]
+    if isinstance(estimator, BackpropClassifier):
+        classes = [str(label) for label in estimator.classes_]
+        shown = ", ".join(classes[:20]) + (", ..." if len(classes) > 20 else "")
+        rows.append(("classes", f"{len(classes)}: {shown}"))
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+        rows.append(("features", shown))
+    rows += [
+        ("alpha", f"{estimator.alpha:g}"),
+        ("method", f"{estimator.method}"),
+        ("loss", f"J = {estimator.loss_:.6g}"),
+        ("iterations", f"{estimator.n_iter_}"),
+    ]
+    seconds = getattr(estimator, "_fit_seconds", None)
+    rows.append(("training time", "not recorded" if seconds is None else f"{seconds:.2f} s"))
+    trained = getattr(estimator, "_versions", {})
+    now = library_versions()
+    for library in now:
+        then = trained.get(library, "not recorded")
+        note = "" if then == now[library] else f" (now {now[library]})"
+        rows.append((f"trained with {library}", f"{then}{note}"))
+    width = max(len(key) for key, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def command_gradcheck(args):
+    estimator = _estimator(args)
+    if args.data is None:
+        from sklearn.datasets import load_diabetes, load_digits
+
+        X, y = (load_diabetes if args.regressor else load_digits)(return_X_y=True)
+        X = X[:, :: max(1, X.shape[1] // 8)]
+        where = "the diabetes data" if args.regressor else "the digits data"
+    else:
+        X, y, _ = read_training_data(args.data, args.target, args.index_col)
+        where = str(args.data)
+        X = X.to_numpy() if hasattr(X, "to_numpy") else X
+    from sklearn.preprocessing import StandardScaler
+
+    # Rows spread evenly over the file: files are often sorted by their target.
+    rows = np.unique(np.linspace(0, X.shape[0] - 1, min(args.rows, X.shape[0])).astype(int))
+    X = StandardScaler(with_mean=not hasattr(X, "tocsr")).fit_transform(X[rows])
+    y = np.asarray(y)[rows]
+    rows = rows.size
+    if args.regressor:
+        y = (y - y.mean()) / (y.std() or 1.0)
+    difference = gradient_check(estimator, X, y)
+    ok = difference < GRADCHECK_TOLERANCE
+    print(
+        f"gradient check of {type(estimator).__name__}{tuple(estimator.hidden_layer_sizes)} "
+        f"on {rows} rows of {where}: relative difference {difference:.2e} "
+        f"({'OK' if ok else 'FAILED'}: backpropagation agrees with central differences when it "
+        f"is below {GRADCHECK_TOLERANCE:g})"
+    )
+    return 0 if ok else 1
+
+
+def command_demo(args):
+    from .__main__ import demo
+
+    return demo()
+
+
+# The parser ---------------------------------------------------------------------------------
+
+
+def _network_options(parser, *, hidden_default):
+    parser.add_argument(
+        "--regressor", action="store_true", help="a BackpropRegressor (default: a classifier)"
+    )
+    parser.add_argument(
+        "--hidden",
+        type=_hidden,
+        default=hidden_default,
+        metavar="SIZES",
+        help="hidden layer sizes separated by commas, e.g. 25,10; '' for none "
+        f"(default: {_sizes(hidden_default or DEFAULTS['hidden_layer_sizes'])})",
+    )
+    parser.add_argument(
+        "--activation",
+        choices=["logistic", "tanh", "relu", "identity"],
+        help=f"hidden units (default: {DEFAULTS['activation']})",
+    )
+    parser.add_argument(
+        "--alpha", type=float, help=f"L2 penalty on the weights (default: {DEFAULTS['alpha']:g})"
+    )
+    parser.add_argument(
+        "--method",
+        choices=sorted(METHODS),
+        help=f"scipy.optimize.minimize method (default: {DEFAULTS['method']})",
+    )
+    parser.add_argument("--random-state", type=int, default=0, metavar="SEED", help="(default: 0)")
+
+
+def _data_options(parser, *, target_required_text):
+    parser.add_argument("data", metavar="DATA", help="CSV, TSV, Parquet or svmlight/libsvm file")
+    parser.add_argument("--target", metavar="COLUMN", help=target_required_text)
+    parser.add_argument(
+        "--index-col", metavar="COLUMN", help="column that names the rows (kept in predictions)"
+    )
+
+
+def build_parser():
+    """The argument parser of ``sklearn-bp``."""
+    parser = argparse.ArgumentParser(
+        prog=PROGRAM,
+        description="Neural networks trained by classic backpropagation, from the command "
+        "line. Without a command, runs the digits demo.",
+        epilog="Example: sklearn-bp fit train.csv --target label -o model.skops && "
+        "sklearn-bp predict model.skops new.csv --proba -o proba.csv",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    fit = commands.add_parser(
+        "fit",
+        help="train a model on a data file and save it",
+        description="Train on a data file and save the model. Unless --no-score, a part of "
+        "the rows (--test-size) is held out to score the model, which is fitted on the rest.",
+    )
+    _data_options(fit, target_required_text="the column to learn (not for svmlight files)")
+    fit.add_argument(
+        "-o", "--output", required=True, metavar="MODEL",
+        help="where to save the model: .skops (recommended), .pkl or .joblib",
+    )  # fmt: skip
+    _network_options(fit, hidden_default=None)
+    fit.add_argument(
+        "--max-iter",
+        type=int,
+        metavar="N",
+        help=f"most iterations (default: {DEFAULTS['max_iter']})",
+    )
+    fit.add_argument(
+        "--tol", type=float, help=f"the method's tolerance (default: {DEFAULTS['tol']:g})"
+    )
+    fit.add_argument(
+        "--early-stopping", action="store_true", help="stop when a held-out score stalls"
+    )
+    fit.add_argument(
+        "--no-scale", action="store_true", help="no StandardScaler in front of the network"
+    )
+    fit.add_argument(
+        "--no-score", action="store_true", help="fit on all rows; print no held-out score"
+    )
+    fit.add_argument(
+        "--test-size", type=float, default=0.25, metavar="FRACTION",
+        help="fraction of rows held out for the score (default: 0.25)",
+    )  # fmt: skip
+    fit.add_argument(
+        "--split-seed", type=int, default=0, metavar="SEED",
+        help="seed of the held-out split (default: 0)",
+    )  # fmt: skip
+    fit.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    fit.set_defaults(run=command_fit)
+
+    predict = commands.add_parser(
+        "predict",
+        help="predict with a saved model",
+        description="Predict the rows of a data file; write CSV with the input's index.",
+    )
+    predict.add_argument("model", metavar="MODEL", help="a model saved by fit")
+    predict.add_argument("data", metavar="DATA", help="CSV, TSV, Parquet or svmlight/libsvm file")
+    predict.add_argument(
+        "--index-col", metavar="COLUMN", help="column that names the rows (kept in the output)"
+    )
+    predict.add_argument("--proba", action="store_true", help="probabilities, one column per class")
+    predict.add_argument("-o", "--output", metavar="OUT", help="CSV file (default: stdout)")
+    predict.add_argument(
+        "--trust-pickle", action="store_true",
+        help="allow a pickle or joblib model, which runs code when loaded",
+    )  # fmt: skip
+    predict.set_defaults(run=command_predict)
+
+    info = commands.add_parser("info", help="describe a saved model")
+    info.add_argument("model", metavar="MODEL", help="a model saved by fit")
+    info.add_argument(
+        "--trust-pickle", action="store_true",
+        help="allow a pickle or joblib model, which runs code when loaded",
+    )  # fmt: skip
+    info.set_defaults(run=command_info)
+
+    gradcheck = commands.add_parser(
+        "gradcheck",
+        help="check backpropagation's gradient against central differences",
+        description="Compare the gradient of J computed by backpropagation with central "
+        "differences, on a small network and rows spread over a data file (by default "
+        "scikit-learn's digits, or diabetes with --regressor). Exit status 1 if they differ.",
+    )
+    gradcheck.add_argument(
+        "data", metavar="DATA", nargs="?", help="CSV, TSV, Parquet or svmlight/libsvm file"
+    )
+    gradcheck.add_argument("--target", metavar="COLUMN", help="the column to learn")
+    gradcheck.add_argument("--index-col", metavar="COLUMN", help="column that names the rows")
+    _network_options(gradcheck, hidden_default=(5,))
+    gradcheck.add_argument(
+        "--rows", type=int, default=50, metavar="N", help="rows to use (default: 50)"
+    )
+    gradcheck.set_defaults(run=command_gradcheck)
+
+    demo = commands.add_parser("demo", help="train on scikit-learn's digits and report")
+    demo.set_defaults(run=command_demo)
+    return parser
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"{PROGRAM}: warning: {_one_line(message)}", file=sys.stderr, flush=True)
+
+
+def main(argv=None):
+    """Run the command line; return the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv or ["demo"])
+        if args.command is None:  # only global options, such as --debug
+            args = parser.parse_args([*argv, "demo"])
+    except SystemExit as exit:  # argparse: --help, --version, or a usage error (status 2)
+        return exit.code
+    if args.debug:
+        return args.run(args)
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            return args.run(args)
+        except BrokenPipeError:
+            # The reader of the output went away (``| head``): stop quietly, as Unix tools do.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return 1
+        except (UserError, OSError, ValueError, TypeError) as error:
+            # OSError: files; ValueError and TypeError: what the estimators refuse (bad
+            # hyperparameters and data) say what is wrong in their message.
+            print(f"{PROGRAM}: error: {_one_line(error)}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print(f"{PROGRAM}: interrupted", file=sys.stderr)
+            return 130

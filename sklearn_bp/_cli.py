@@ -98,6 +98,12 @@ def data_format(path):
     return kind
 
 
+def exact_floats(pd):
+    """``read_csv`` options that read numbers back exactly as written: pandas 3 does by
+    default (and deprecates the option), pandas 2's default parser can miss the last bit."""
+    return {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+
+
 def _check_file(path):
     path = Path(path)
     if not path.exists():
@@ -122,7 +128,7 @@ def read_table(path, index_col=None):
             if index_col is not None:
                 frame = frame.set_index(_column(frame, index_col, path))
         else:
-            frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",")
+            frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",", **exact_floats(pd))
             if index_col is not None:
                 frame = frame.set_index(_column(frame, index_col, path))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as e:

@@ -17,7 +17,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_bp import BackpropClassifier, BackpropRegressor, load_model, save_model
-from sklearn_bp._cli import main
+from sklearn_bp._cli import exact_floats, main
 
 pd = pytest.importorskip("pandas")
 pytest.importorskip("skops")
@@ -68,7 +68,7 @@ def iris_model(folder):
 
 
 def _iris_frame(folder, name="iris.csv"):
-    frame = pd.read_csv(folder / name, index_col="id")
+    frame = pd.read_csv(folder / name, index_col="id", **exact_floats(pd))
     if name == "new.csv":  # in the columns' order of the training file
         frame = frame[["sepal_length", "sepal_width", "petal_length", "petal_width"]]
     return frame
@@ -96,7 +96,7 @@ def test_predict_writes_probabilities_with_the_input_index(folder, iris_model):
     path, _, _ = iris_model
     status, out, err = run("predict", path, "new.csv", "--index-col", "id", "--proba", cwd=folder)
     assert status == 0, err
-    written = pd.read_csv(pd.io.common.StringIO(out), index_col=0)
+    written = pd.read_csv(pd.io.common.StringIO(out), index_col=0, **exact_floats(pd))
     new = _iris_frame(folder, "new.csv")
     assert list(written.index) == list(new.index)
     assert list(written.columns) == list(SPECIES)
@@ -140,7 +140,7 @@ def test_regressor_learns_scaled_targets_and_predicts_in_their_units(folder):
     assert status == 0, err
     assert "held-out" not in out and "fit: iteration" not in err
     assert "fitted on 442 rows" in out
-    frame = pd.read_csv(folder / "diabetes.csv")
+    frame = pd.read_csv(folder / "diabetes.csv", **exact_floats(pd))
     X, y = frame.drop(columns="progression"), frame["progression"]
     expected = TransformedTargetRegressor(
         regressor=make_pipeline(
@@ -151,9 +151,9 @@ def test_regressor_learns_scaled_targets_and_predicts_in_their_units(folder):
     ).fit(X, y)
     status, out, err = run("predict", "diabetes.pkl", "diabetes.csv", "--trust-pickle", cwd=folder)
     assert status == 0, err
-    predicted = pd.read_csv(pd.io.common.StringIO(out), index_col=0)["prediction"]
-    np.testing.assert_allclose(predicted, expected.predict(X), rtol=1e-12)
-    assert 100 < predicted.mean() < 200  # in the targets' units
+    predicted = pd.read_csv(pd.io.common.StringIO(out), index_col=0, **exact_floats(pd))
+    np.testing.assert_allclose(predicted["prediction"], expected.predict(X), rtol=1e-12)
+    assert 100 < predicted["prediction"].mean() < 200  # in the targets' units
 
 
 def test_svmlight_files_fit_and_predict(folder):

@@ -321,6 +321,31 @@ def test_progress_is_plain_lines_when_piped_and_silent_when_quiet(folder):
     assert status == 0 and "fit: " not in err and "warning: L-BFGS-B" in err
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT")
+def test_ctrl_c_ends_the_fit_and_keeps_the_best_parameters(folder):
+    import signal
+
+    # Random labels: memorizing them takes L-BFGS-B far longer than the test waits.
+    rng = np.random.RandomState(0)
+    noise = pd.DataFrame(rng.normal(size=(3000, 20)), columns=[f"x{i}" for i in range(20)])
+    noise.assign(label=rng.randint(5, size=3000)).to_csv(folder / "noise.csv", index=False)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sklearn_bp", "fit", "noise.csv", "--target", "label",
+         "--hidden", "100", "--tol", "0", "--max-iter", "1000000", "-o", "interrupted.skops"],
+        cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    first = process.stderr.readline()
+    assert first.startswith("fit: iteration 1/1000000")
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert "sklearn-bp: warning: The fit was interrupted (KeyboardInterrupt)" in err
+    assert "held-out accuracy" in out
+    saved = load_model(folder / "interrupted.skops")[-1]
+    assert saved.optimize_result_["stopped_by"] == "interrupted"
+    assert f"in {saved.n_iter_} iterations" in out
+
+
 def _run_in_terminal(args, cwd):
     """Run the command line in a pseudo-terminal; return its exit status and what it drew."""
     import pty

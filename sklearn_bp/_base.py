@@ -282,6 +282,19 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         -------
         self : object
             The fitted estimator.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_diabetes, load_iris
+        >>> from sklearn_bp import BackpropClassifier, BackpropRegressor
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = BackpropClassifier(hidden_layer_sizes=(5,), random_state=0).fit(X, y)
+        >>> clf.n_iter_ == len(clf.loss_curve_)
+        True
+        >>> X, y = load_diabetes(return_X_y=True)
+        >>> reg = BackpropRegressor(alpha=10.0, random_state=0).fit(X, y / y.std())
+        >>> [W.shape for W in reg.coefs_]
+        [(10, 25), (25, 1)]
         """
         # A failed fit must not leave a half-fitted estimator: validate_data already records
         # n_features_in_ on self, so put every attribute back as it was on any error, and
@@ -629,7 +642,26 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
 
     @property
     def thetas_(self):
-        """The course's Θ(l), shape (s_{l+1}, s_l + 1), bias in column 0."""
+        """The course's Θ(l), shape (s_{l+1}, s_l + 1), bias in column 0.
+
+        Returns
+        -------
+        thetas : list of ndarray
+            One matrix per layer l = 1, ..., L − 1: row j holds the bias and the weights of
+            unit j of layer l + 1, so that z(l+1) = Θ(l) [1; a(l)]. Copies of ``coefs_`` and
+            ``intercepts_``.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn_bp import BackpropClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = BackpropClassifier(hidden_layer_sizes=(5,), random_state=0).fit(X, y)
+        >>> [theta.shape for theta in clf.thetas_]
+        [(5, 5), (3, 6)]
+        >>> bool((clf.thetas_[0][:, 0] == clf.intercepts_[0]).all())
+        True
+        """
         check_is_fitted(self)
         network = self._network
         return [

@@ -242,7 +242,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
     n_features_in_ : int
         Number of features seen during fit.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has feature names that are all strings.
 
     coefs_ : list of ndarray
@@ -481,6 +481,18 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             For binary targets one value per row, positive where the second class of
             ``classes_`` is predicted, as scikit-learn's linear classifiers return; else one
             column per class or label. In X's floating dtype.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn_bp import BackpropClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = BackpropClassifier(hidden_layer_sizes=(5,), random_state=0).fit(X, y)
+        >>> z = clf.decision_function(X[:2])
+        >>> z.shape
+        (2, 3)
+        >>> bool((z.argmax(axis=1) == clf.predict_proba(X[:2]).argmax(axis=1)).all())
+        True
         """
         Z, _ = self._output(X)
         return Z.ravel() if self._target_type == "binary" else Z
@@ -497,6 +509,15 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_labels)
             Predicted classes, or a label indicator matrix for multilabel targets.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn_bp import BackpropClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = BackpropClassifier(hidden_layer_sizes=(5,), random_state=0).fit(X, y)
+        >>> clf.predict(X[[0, 50, 100]])
+        array([0, 1, 2])
         """
         decision = decide(self.predict_proba(X), self._target_type)
         if self._target_type == "multilabel":
@@ -518,6 +539,16 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
             Log-probabilities, in the order of ``classes_``.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn_bp import BackpropClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = BackpropClassifier(hidden_layer_sizes=(5,), random_state=0).fit(X, y)
+        >>> import numpy as np
+        >>> bool(np.allclose(np.exp(clf.predict_log_proba(X[:3])), clf.predict_proba(X[:3])))
+        True
         """
         proba = self.predict_proba(X)
         log_proba = np.full_like(proba, -np.inf)
@@ -539,6 +570,16 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         -------
         proba : ndarray of shape (n_samples, n_classes)
             Probabilities, in the order of ``classes_``, in X's floating dtype.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn_bp import BackpropClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = BackpropClassifier(hidden_layer_sizes=(5,), random_state=0).fit(X, y)
+        >>> proba = clf.predict_proba(X[:2])
+        >>> proba.shape, bool(abs(proba.sum(axis=1) - 1).max() < 1e-12)
+        ((2, 3), True)
         """
         Z, saturated = self._output(X)
         return _proba(self._loss, Z, self._target_type, saturated)

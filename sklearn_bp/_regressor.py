@@ -94,7 +94,7 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
     n_features_in_ : int
         Number of features seen during fit.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has feature names that are all strings.
 
     coefs_ : list of ndarray
@@ -252,6 +252,17 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
             The outputs h(x) = z(L), in X's floating dtype; one value per row for a single
             target, as :class:`~sklearn.neural_network.MLPRegressor` returns. Outputs beyond
             the range of X's dtype (features near its largest float) are clipped to it.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_bp import BackpropRegressor
+        >>> X = np.linspace(-1, 1, 50).reshape(-1, 1)
+        >>> reg = BackpropRegressor(hidden_layer_sizes=(5,), random_state=0).fit(X, X.ravel() ** 2)
+        >>> reg.predict(X[:3]).shape
+        (3,)
+        >>> bool(reg.score(X, X.ravel() ** 2) > 0.95)
+        True
         """
         Z, _ = self._output(X)
         return Z.ravel() if Z.shape[1] == 1 else Z

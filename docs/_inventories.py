@@ -47,7 +47,7 @@ NUMPY = [
     ("numpy.load", "py:function", "reference/generated/numpy.load.html#$"),
 ]
 SCIPY = [
-    ("scipy.optimize.minimize", "py:function", "reference/generated/scipy.optimize.minimize.html#$"),
+    ("scipy.optimize.minimize", "py:function", "reference/generated/$.html#$"),
     ("scipy.sparse.csr_matrix", "py:class", "reference/generated/scipy.sparse.csr_matrix.html#$"),
     ("scipy.special.expit", "py:data", "reference/generated/scipy.special.expit.html#$"),
     ("scipy.special.log_expit", "py:data", "reference/generated/scipy.special.log_expit.html#$"),
@@ -71,6 +71,8 @@ SKLEARN_CLASSES = [
     "sklearn.exceptions.ConvergenceWarning",
     "sklearn.exceptions.InconsistentVersionWarning",
     "sklearn.exceptions.EfficiencyWarning",
+    "sklearn.multiclass.OneVsRestClassifier",
+    "sklearn.linear_model.RidgeCV",
 ]
 SKLEARN_FUNCTIONS = [
     "sklearn.pipeline.make_pipeline",
@@ -85,6 +87,7 @@ SKLEARN_FUNCTIONS = [
     "sklearn.metrics.accuracy_score",
     "sklearn.metrics.r2_score",
     "sklearn.metrics.hamming_loss",
+    "sklearn.metrics.log_loss",
     "sklearn.set_config",
     "sklearn.config_context",
     "sklearn.clone",
@@ -128,7 +131,7 @@ def _resolve(name):
 
 
 def _check(library, name, role):
-    if role.startswith("std:") or library == "python" and "." not in name or name == "numpy.inf":
+    if role.startswith("std:") or (library == "python" and "." not in name) or name == "numpy.inf":
         return
     _resolve(name)  # AttributeError or ImportError: the library no longer has it
 

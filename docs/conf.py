@@ -14,12 +14,13 @@ from pathlib import Path
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
-import sklearn_bp  # noqa: E402
 from _inventories import write_offline_inventories  # noqa: E402
+
+import sklearn_bp  # noqa: E402
 
 project = "sklearn-bp"
 author = "the sklearn-bp developers"
-copyright = "the sklearn-bp developers, BSD-3-Clause"  # noqa: A001
+copyright = "the sklearn-bp developers, BSD-3-Clause"
 release = sklearn_bp.__version__
 version = ".".join(release.split(".")[:2])
 

@@ -24,6 +24,14 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._activations import ACTIVATIONS, SATURATED_Z
 from ._callbacks import CallbackSupportMixin, fit_task
+from ._dask import (
+    DaskData,
+    any_dask,
+    as_dask_array,
+    dask_inputs,
+    map_rows,
+    without_feature_names,
+)
 from ._fixes import (
     Interval,
     Options,
@@ -95,10 +103,16 @@ class Targets:
         What the estimator needs again after the fit (classes, the kind of target, ...).
     """
 
-    Y: np.ndarray
+    Y: np.ndarray | None
     loss: Any
     stratify: np.ndarray | None
     facts: dict
+
+    @property
+    def n_outputs(self):
+        """Number of output units: columns of Y, or ``facts["n_outputs"]`` for dask targets,
+        which are encoded chunk by chunk on the workers."""
+        return self.facts["n_outputs"] if self.Y is None else self.Y.shape[1]
 
 
 @dataclass
@@ -111,6 +125,7 @@ class Problem:
     network: Network
     validation_seed: int | None = None
     same_split: bool = False  # the previous fit held out the same rows
+    dask: Any = None  # for dask inputs: the rows on the workers (``_dask.DaskData``)
 
 
 def block_rows(network, X, curvature=False):
@@ -217,6 +232,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
     - ``_validation_score(Z, Y, weight, targets) -> float``: the early-stopping score of the
       outputs z(L) of held-out rows;
     - ``_target_attributes(facts)``: the fitted attributes that describe the targets;
+    - ``_dask_targets(y, dtype)``: for a dask y, :class:`Targets` without ``Y`` and the
+      functions that encode (and weigh) each row chunk on the workers;
 
     and, where it needs them, ``_weigh_targets(weight, targets)`` (class weights),
     ``_check_continuation(targets)`` (what ``warm_start`` may not change) and ``_y_checks``
@@ -320,6 +337,13 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         # Everything that can be refused is refused before anything of the network's size is
         # allocated and before a random number is drawn.
         problem = self._prepare(X, y, sample_weight)
+        try:
+            return self._fit_problem(problem, start, y, sample_weight)
+        finally:
+            if problem.dask is not None:  # let go of the rows and the actors on the workers
+                problem.dask.close()
+
+    def _fit_problem(self, problem, start, y, sample_weight):
         network = problem.network
         check_method(self.method, self.max_iter, self.options, network.n_params)
         check_reproducible(self.method, self.random_state)
@@ -462,7 +486,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         """
         n_samples = problem.X.shape[0]
         if not self.early_stopping:
-            return np.arange(n_samples), None
+            return (np.arange(n_samples) if problem.dask is None else "train"), None
         split = (float(self.validation_fraction), n_samples)
         previous = getattr(self, "_validation_split", None) if self._continues() else None
         if previous is not None and previous[1:] == split:
@@ -470,6 +494,9 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         else:
             seed = int(random_state.randint(np.iinfo(np.int32).max))
         problem.validation_seed = seed
+        if problem.dask is not None:
+            # Each row chunk holds out its share on its worker, at random (not stratified).
+            return self._split_dask(problem, seed)
         try:
             train, validation = train_test_split(
                 np.arange(n_samples),
@@ -493,8 +520,34 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         check_total_weight(weight[validation], "The sample weights of the validation rows")
         return train, validation
 
+    def _split_dask(self, problem, seed):
+        """Start the workers' terms with each chunk's held-out rows drawn from ``seed``."""
+        fraction = float(self.validation_fraction)
+        problem.dask.start(
+            problem.network, problem.targets.loss.name, block_rows,
+            method_spec(self.method).hessp, fraction, seed,
+        )  # fmt: skip
+        n_train, w_train = problem.dask.summary["train"]
+        n_validation, w_validation = problem.dask.summary["validation"]
+        if n_validation < 2 or n_train < 1:
+            raise ValueError(
+                f"early_stopping cannot score on {n_validation} validation row(s): "
+                f"validation_fraction={fraction} of {problem.X.shape[0]} rows holds out fewer "
+                f"than 2."
+            )
+        check_total_weight(w_train, "The sample weights of the training rows")
+        check_total_weight(w_validation, "The sample weights of the validation rows")
+        return "train", "validation"
+
     def _data_term(self, problem, rows, curvature=False):
         """The data term of the given rows, its blocks sized for curvature products if asked."""
+        if problem.dask is not None:
+            if not problem.dask.actors:  # no early stopping: every row trains
+                problem.dask.start(
+                    problem.network, problem.targets.loss.name, block_rows, curvature, 0.0, 0
+                )
+                check_total_weight(problem.dask.summary["train"][1], "The sample weights")
+            return problem.dask.term(rows)
         X = problem.X if len(rows) == problem.X.shape[0] else problem.X[rows]
         return DataTerm(
             problem.network,
@@ -540,6 +593,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
     def _prepare(self, X, y, sample_weight, dtype=(np.float64, np.float32)):
         """Validate the data and hyperparameters; encode the targets; lay out the network."""
         hidden = self._hidden_layer_sizes()
+        if any_dask(X, y, sample_weight):
+            return self._prepare_dask(X, y, sample_weight, hidden)
         with too_large_for_float("X"):
             X, y = validate_data(
                 self, X, y, accept_sparse=["csr", "csc"], dtype=list(dtype), **self._y_checks
@@ -550,6 +605,20 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         sample_weight = self._sample_weight(sample_weight, X, targets)
         network = Network((X.shape[1], *hidden, targets.Y.shape[1]), self.activation)
         return Problem(X, targets, sample_weight, network)
+
+    def _prepare_dask(self, X, y, sample_weight, hidden):
+        """Check dask inputs and encode their targets chunk by chunk, without computing X."""
+        X, y, sample_weight, feature_names = dask_inputs(X, y, sample_weight)
+        self.n_features_in_ = X.shape[1]
+        if feature_names is None:
+            vars(self).pop("feature_names_in_", None)
+        else:
+            self.feature_names_in_ = feature_names
+        targets, encode, weigh = self._dask_targets(y, X.dtype)
+        network = Network((X.shape[1], *hidden, targets.n_outputs), self.activation)
+        data = DaskData(X, y, sample_weight, encode, weigh, X.dtype, targets.loss)
+        problem = Problem(X, targets, None, network, dask=data)
+        return problem
 
     def _hidden_layer_sizes(self):
         sizes = self.hidden_layer_sizes
@@ -592,6 +661,11 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
     @abstractmethod
     def _validation_score(self, Z, Y, weight, targets):
         """The early-stopping score of outputs z(L) of held-out rows with targets Y."""
+
+    @abstractmethod
+    def _dask_targets(self, y, dtype):
+        """For a dask y: ``(Targets, encode, weigh)``, the targets' facts found on the workers
+        and the functions ``encode(y_chunk)`` and ``weigh(y_chunk, weight)`` (or None)."""
 
     @abstractmethod
     def _target_attributes(self, facts):
@@ -677,6 +751,28 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+    def _map_rows(self, name, X, *, n_columns, ravel):
+        """``self.<name>`` applied lazily to every row chunk of the dask collection X."""
+        check_is_fitted(self)
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None and hasattr(X, "columns"):
+            if [str(c) for c in X.columns] != list(names):
+                raise ValueError(
+                    "The feature names should match those that were passed during fit: "
+                    f"{list(names)}, got {[str(c) for c in X.columns]}."
+                )
+        X = as_dask_array(X)
+        if len(X.shape) != 2 or X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[-1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        method = getattr(without_feature_names(self), name)
+        dtype = np.float32 if X.dtype == np.float32 else np.float64
+        if name == "predict" and hasattr(self, "classes_"):
+            dtype = self.classes_.dtype if self._target_type != "multilabel" else self._y_dtype
+        return map_rows(method, X, n_columns=n_columns, dtype=dtype, ravel=ravel)
 
     def _output(self, X):
         """z(L) for the rows of X in X's dtype, and the rows whose z overflows.

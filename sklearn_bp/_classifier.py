@@ -5,6 +5,7 @@ output units, class weights, and reading probabilities and decisions from z(L). 
 is the family's, in ``_base``; the derivatives are ``_objective``'s.
 """
 
+from functools import partial
 from numbers import Real
 
 import numpy as np
@@ -16,6 +17,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import column_or_1d
 
 from ._base import BaseBackprop, Targets, short
+from ._dask import is_dask_collection
 from ._fixes import StrOptions
 from ._losses import CLASSIFIER_LOSSES
 
@@ -414,6 +416,48 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         facts["kind"] = "multiclass"
         return Targets(Y, CLASSIFIER_LOSSES[self.out_activation], y, facts)
 
+    def _dask_targets(self, y, dtype):
+        """Classes and the kind of target of a dask y, found on the workers; the functions
+        that encode and weigh each row chunk there."""
+        import dask
+        import dask.array as da
+
+        if y.ndim == 2:
+            if dask.compute(((y != 0) & (y != 1)).any())[0]:
+                raise ValueError("A multilabel target must be an indicator matrix of 0 and 1.")
+            if self.class_weight is not None:
+                raise ValueError("class_weight is not supported for multilabel targets.")
+            n_labels = y.shape[1]
+            facts = {
+                "classes": np.arange(n_labels), "kind": "multilabel", "y_dtype": y.dtype,
+                "n_outputs": n_labels,
+            }  # fmt: skip
+            return Targets(None, CLASSIFIER_LOSSES["logistic"], None, facts), _encode_labels, None
+        classes, counts = dask.compute(*da.unique(y, return_counts=True))
+        check_classification_targets(classes)
+        if classes.size < 2:
+            raise ValueError(
+                f"BackpropClassifier needs samples of at least 2 classes, but the data "
+                f"contains only one class: {classes[0]}."
+            )
+        kind = "binary" if classes.size == 2 else "multiclass"
+        loss = CLASSIFIER_LOSSES["logistic" if kind == "binary" else self.out_activation]
+        facts = {
+            "classes": classes, "kind": kind, "y_dtype": y.dtype,
+            "n_outputs": 1 if kind == "binary" else classes.size,
+        }  # fmt: skip
+        weigh = None
+        if self.class_weight == "balanced":
+            per_class = counts.sum() / (classes.size * counts)
+            weigh = partial(_weigh_by_class, classes=classes, per_class=per_class)
+        elif self.class_weight is not None:
+            per_class = compute_class_weight(
+                _class_weight_floats(self.class_weight, classes), classes=classes, y=classes
+            )
+            weigh = partial(_weigh_by_class, classes=classes, per_class=per_class)
+        encode = partial(_encode_labels, classes=classes, kind=kind)
+        return Targets(None, loss, None, facts), encode, weigh
+
     def _weigh_targets(self, weight, targets):
         """Multiply every sample weight by the weight of its class."""
         if self.class_weight is None:
@@ -494,6 +538,9 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         >>> bool((z.argmax(axis=1) == clf.predict_proba(X[:2]).argmax(axis=1)).all())
         True
         """
+        if is_dask_collection(X):
+            binary = self._target_type == "binary"
+            return self._map_rows("decision_function", X, n_columns=self.n_outputs_, ravel=binary)
         Z, _ = self._output(X)
         return Z.ravel() if self._target_type == "binary" else Z
 
@@ -519,6 +566,9 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         >>> clf.predict(X[[0, 50, 100]])
         array([0, 1, 2])
         """
+        if is_dask_collection(X):
+            multilabel = self._target_type == "multilabel"
+            return self._map_rows("predict", X, n_columns=self.n_outputs_, ravel=not multilabel)
         decision = decide(self.predict_proba(X), self._target_type)
         if self._target_type == "multilabel":
             return decision.astype(self._y_dtype)
@@ -550,6 +600,8 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         >>> bool(np.allclose(np.exp(clf.predict_log_proba(X[:3])), clf.predict_proba(X[:3])))
         True
         """
+        if is_dask_collection(X):
+            return self._map_rows("predict_log_proba", X, n_columns=len(self.classes_), ravel=False)
         proba = self.predict_proba(X)
         log_proba = np.full_like(proba, -np.inf)
         return np.log(proba, out=log_proba, where=proba > 0)
@@ -581,6 +633,8 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         >>> proba.shape, bool(abs(proba.sum(axis=1) - 1).max() < 1e-12)
         ((2, 3), True)
         """
+        if is_dask_collection(X):
+            return self._map_rows("predict_proba", X, n_columns=len(self.classes_), ravel=False)
         Z, saturated = self._output(X)
         return _proba(self._loss, Z, self._target_type, saturated)
 
@@ -588,3 +642,20 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
+
+
+def _encode_labels(y, classes=None, kind="multilabel"):
+    """The output targets of a chunk of labels (on a dask worker): a 0/1 column for binary
+    targets, one-hot rows for multiclass ones, the indicator matrix itself for multilabel."""
+    y = np.asarray(y)
+    if kind == "multilabel":
+        return y.astype(np.float64)
+    index = np.searchsorted(classes, y)
+    if kind == "binary":
+        return index[:, np.newaxis].astype(np.float64)
+    return (index[:, np.newaxis] == np.arange(classes.size)).astype(np.float64)
+
+
+def _weigh_by_class(y, weight, classes, per_class):
+    """Sample weights of a chunk of labels times the weights of their classes."""
+    return weight * per_class[np.searchsorted(classes, np.asarray(y))]

@@ -4,11 +4,14 @@ What is a regressor's own: numeric targets, one output unit per target column, a
 score. The fit is the family's, in ``_base``; the loss is ``_losses.SquaredErrorLoss``.
 """
 
+from functools import partial
+
 import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 
 from ._base import BaseBackprop, Targets
+from ._dask import is_dask_collection
 from ._losses import LOSSES
 
 
@@ -230,6 +233,17 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
             )
         return Targets(Y.astype(dtype), LOSSES["identity"], None, {})
 
+    def _dask_targets(self, y, dtype):
+        """The number of outputs of a dask y; the function that encodes each chunk."""
+        if y.dtype.kind not in "biuf":
+            raise ValueError(
+                f"BackpropRegressor needs numeric targets, got y of dtype {y.dtype}: encode "
+                f"text targets as numbers, or use BackpropClassifier for class labels."
+            )
+        n_outputs = 1 if y.ndim == 1 else y.shape[1]
+        targets = Targets(None, LOSSES["identity"], None, {"n_outputs": n_outputs})
+        return targets, partial(_encode_numeric, dtype=np.dtype(dtype)), None
+
     def _validation_score(self, Z, Y, weight, targets):
         """R² of the outputs, weighted, averaged over the target columns."""
         return float(r2_score(Y, Z, sample_weight=weight))
@@ -264,6 +278,9 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         >>> bool(reg.score(X, X.ravel() ** 2) > 0.95)
         True
         """
+        if is_dask_collection(X):
+            single = self.n_outputs_ == 1
+            return self._map_rows("predict", X, n_columns=self.n_outputs_, ravel=single)
         Z, _ = self._output(X)
         return Z.ravel() if Z.shape[1] == 1 else Z
 
@@ -271,3 +288,20 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
+
+
+def _encode_numeric(y, dtype):
+    """The output targets of a chunk of a dask y (on a worker), refused as ``fit`` refuses
+    in-memory targets: non-finite, or with squares that overflow X's dtype."""
+    y = np.asarray(y, dtype=np.float64)
+    Y = y.reshape(-1, 1) if y.ndim == 1 else y
+    if not np.isfinite(Y).all():
+        raise ValueError("Input y contains NaN or infinity.")
+    largest = np.max(np.abs(Y), initial=0.0)
+    if largest > np.sqrt(np.finfo(dtype).max):
+        raise ValueError(
+            f"y reaches {largest:g}, whose square overflows {dtype.name} (above "
+            f"{np.sqrt(np.finfo(dtype).max):.3g}): rescale y, for example with "
+            f"TransformedTargetRegressor and a StandardScaler."
+        )
+    return Y

@@ -348,14 +348,17 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         check_method(self.method, self.max_iter, self.options, network.n_params)
         check_reproducible(self.method, self.random_state)
         self._check_warm_start(problem)
+        # scikit-learn's callbacks get the training data, but not the rows on a dask cluster:
+        # a ScoringMonitor would score them in the client, gathering them there.
+        in_memory = problem.dask is None
         task = fit_task(
             self,
             method_options(self.method, self.max_iter, self.options)[
                 method_spec(self.method).max_iter
             ],
-            problem.X,
-            y,
-            None if sample_weight is None else {"sample_weight": sample_weight},
+            problem.X if in_memory else None,
+            y if in_memory else None,
+            {"sample_weight": sample_weight} if sample_weight is not None and in_memory else None,
         )
         random_state = check_random_state(self.random_state)
         train, validation = self._split(problem, random_state)

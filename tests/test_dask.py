@@ -158,6 +158,43 @@ def test_callback_sees_every_iteration_and_can_stop(client):
     assert model.n_iter_ == 4 and seen == model.loss_curve_
 
 
+@pytest.mark.parametrize(
+    "method", ["BFGS", "CG", "TNC", "SLSQP", "trust-ncg", "trust-krylov", "trust-constr"]
+)
+def test_every_method_fits_on_the_cluster(client, method):
+    X, y = _digits(300, every=8)
+    make = lambda: BackpropClassifier(  # noqa: E731
+        hidden_layer_sizes=(3,), alpha=3.0, method=method, max_iter=4, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        memory = make().fit(X, y)
+        cluster = make().fit(da.from_array(X, chunks=(70, -1)), da.from_array(y, chunks=70))
+    assert cluster.n_iter_ >= 1 and np.isfinite(cluster.loss_)
+    if method != "trust-krylov":  # scipy's TRLIB is not reproducible even in memory
+        np.testing.assert_allclose(cluster.loss_curve_, memory.loss_curve_, rtol=1e-7)
+
+
+def test_ctrl_c_ends_a_cluster_fit_with_the_best_parameters(client):
+    X, y = _digits(300)
+
+    def interrupt(iteration, loss, gradient_norm, coefs, intercepts):
+        if iteration == 3:
+            raise KeyboardInterrupt
+
+    model = BackpropClassifier(hidden_layer_sizes=(4,), callback=interrupt, random_state=0)
+    with pytest.warns(UserWarning, match="interrupted"):
+        model.fit(da.from_array(X, chunks=(60, -1)), da.from_array(y, chunks=60))
+    assert model.optimize_result_["stopped_by"] == "interrupted"
+    assert model.loss_ <= min(model.loss_curve_)
+    # The cluster is free again: another fit runs.
+    model.set_params(callback=None, max_iter=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(da.from_array(X, chunks=(60, -1)), da.from_array(y, chunks=60))
+    assert model.n_iter_ == 5
+
+
 def test_bad_chunks_are_refused_with_the_in_memory_message(client):
     X, y = _digits(200)
     X = X.copy()

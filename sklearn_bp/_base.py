@@ -145,22 +145,16 @@ def block_rows(network, X, curvature=False):
     return max(1, min(by_cache, by_memory))
 
 
-def _warn_if_saturated(network, X, theta, estimator_name):
+def _warn_if_saturated(data, network, theta, estimator_name):
     """Warn when most first-layer hidden units start saturated on the training rows.
 
     Unscaled features of large magnitude push z(2) far onto the plateaus of the sigmoid or
     tanh, where g′ and with it the gradient vanish: the fit then ends early at a poor model and
     reports success. A few hundred rows show it for the price of one small product.
     """
-    threshold = SATURATED_Z.get(network.activation)
-    if threshold is None or network.n_layers < 3:
-        return
-    rows = np.unique(np.linspace(0, X.shape[0] - 1, num=SATURATION_ROWS).astype(int))
-    W, b = network.unpack(theta)[0]
-    with np.errstate(over="ignore", invalid="ignore"):
-        Z = np.asarray(X[rows] @ W.astype(X.dtype)) + b
-    saturated = np.mean(~(np.abs(Z) <= threshold))
-    if saturated > SATURATED_FRACTION:
+    saturated = data.saturated_fraction(theta, SATURATION_ROWS)
+    if saturated is not None and saturated > SATURATED_FRACTION:
+        threshold = SATURATED_Z[network.activation]
         warnings.warn(
             f"{saturated:.0%} of the first hidden layer's units start saturated on the "
             f"training rows (|z| > {threshold:g}, where the {network.activation} derivative is "
@@ -170,6 +164,11 @@ def _warn_if_saturated(network, X, theta, estimator_name):
             UserWarning,
             stacklevel=caller_stacklevel(),
         )
+
+
+def _row_layout(problem):
+    """How the rows are split for early stopping: None in memory, the row chunks on dask."""
+    return None if problem.dask is None else ("dask", *map(int, problem.X.chunks[0]))
 
 
 def check_total_weight(weight, what):
@@ -365,7 +364,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         theta0 = self._initial_theta(network, random_state)
         data = self._data_term(problem, train, method_spec(self.method).hessp)
         if not self._continues():
-            _warn_if_saturated(network, data.X, theta0, type(self).__name__)
+            _warn_if_saturated(data, network, theta0, type(self).__name__)
         objective = BackpropObjective(data, self.alpha)
         early_stopping = None
         if validation is not None:
@@ -443,6 +442,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
                 problem.validation_seed,
                 float(self.validation_fraction),
                 problem.X.shape[0],
+                _row_layout(problem),
             )
         else:
             self.validation_scores_ = self.validation_loss_curve_ = None
@@ -490,7 +490,9 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         n_samples = problem.X.shape[0]
         if not self.early_stopping:
             return (np.arange(n_samples) if problem.dask is None else "train"), None
-        split = (float(self.validation_fraction), n_samples)
+        # The same seed holds out the same rows only for the same rows in the same layout: in
+        # memory, or on a cluster in the same row chunks (each chunk draws its own share).
+        split = (float(self.validation_fraction), n_samples, _row_layout(problem))
         previous = getattr(self, "_validation_split", None) if self._continues() else None
         if previous is not None and previous[1:] == split:
             seed, problem.same_split = previous[0], True
@@ -550,7 +552,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
                     problem.network, problem.targets.loss.name, block_rows, curvature, 0.0, 0
                 )
                 check_total_weight(problem.dask.summary["train"][1], "The sample weights")
-            return problem.dask.term(rows)
+            return problem.dask.term()
         X = problem.X if len(rows) == problem.X.shape[0] else problem.X[rows]
         return DataTerm(
             problem.network,
@@ -567,6 +569,10 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         The loss is the weighted mean cost (J without its penalty); the score the estimator's
         ``_validation_score`` of the outputs.
         """
+        if problem.dask is not None:  # sums over the held-out rows, computed on the workers
+            return problem.dask.scorer(
+                self._validation_statistics(problem.targets), self._score_from_statistics
+            )
         data = self._data_term(problem, rows)
 
         def score(theta):
@@ -585,6 +591,11 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         Call it on a copy: validation records the number of features on the estimator.
         """
         self._validate_params()
+        if any_dask(X, y, sample_weight):
+            raise TypeError(
+                "gradient_check needs in-memory data (central differences on a few rows): pass "
+                "NumPy arrays, for example the first rows of the dask array, computed."
+            )
         problem = self._prepare(X, y, sample_weight, dtype=dtype)
         self._check_warm_start(problem)
         data = self._data_term(problem, np.arange(problem.X.shape[0]))
@@ -671,6 +682,16 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         and the functions ``encode(y_chunk)`` and ``weigh(y_chunk, weight)`` (or None)."""
 
     @abstractmethod
+    def _validation_statistics(self, targets):
+        """For held-out rows on a cluster: a picklable ``statistics(Z, Y, w)`` that returns a
+        vector of sums over rows, from whose total ``_score_from_statistics`` gives the score
+        that ``_validation_score`` gives in memory."""
+
+    @abstractmethod
+    def _score_from_statistics(self, sums):
+        """The early-stopping score from the total of ``_validation_statistics``' sums."""
+
+    @abstractmethod
     def _target_attributes(self, facts):
         """The fitted attributes that describe the targets, from ``Targets.facts``: a dict."""
 
@@ -703,6 +724,12 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         """The layout of the fitted network, rebuilt from the fitted weights."""
         layer_sizes = [self.coefs_[0].shape[0]] + [coef.shape[1] for coef in self.coefs_]
         return Network(layer_sizes, self._activation)
+
+    def __copy__(self):
+        # A copy is no load: no state to upgrade and no version to warn about.
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        return clone
 
     def __setstate__(self, state):
         # Estimators saved before the network was rebuilt from the weights kept the layout.
@@ -758,22 +785,38 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
     def _map_rows(self, name, X, *, n_columns, ravel):
         """``self.<name>`` applied lazily to every row chunk of the dask collection X."""
         check_is_fitted(self)
+        name_of = type(self).__name__
         names = getattr(self, "feature_names_in_", None)
-        if names is not None and hasattr(X, "columns"):
-            if [str(c) for c in X.columns] != list(names):
-                raise ValueError(
-                    "The feature names should match those that were passed during fit: "
-                    f"{list(names)}, got {[str(c) for c in X.columns]}."
-                )
-        X = as_dask_array(X)
-        if len(X.shape) != 2 or X.shape[1] != self.n_features_in_:
+        columns = [str(c) for c in X.columns] if hasattr(X, "columns") else None
+        if names is not None and columns is not None and columns != list(names):
             raise ValueError(
-                f"X has {X.shape[-1]} features, but {type(self).__name__} is expecting "
+                "The feature names should match those that were passed during fit: "
+                f"{list(names)}, got {columns}."
+            )
+        if names is not None and columns is None:
+            warnings.warn(
+                f"X does not have valid feature names, but {name_of} was fitted with feature names",
+                UserWarning,
+                stacklevel=caller_stacklevel(),
+            )
+        if names is None and columns is not None:
+            warnings.warn(
+                f"X has feature names, but {name_of} was fitted without feature names",
+                UserWarning,
+                stacklevel=caller_stacklevel(),
+            )
+        # A DataFrame's partitions become row chunks of unknown length: nothing is computed.
+        X = X.to_dask_array() if hasattr(X, "to_dask_array") else as_dask_array(X)
+        if X.ndim != 2:
+            raise ValueError(f"Expected a 2D dask array for X, got {X.ndim} dimension(s).")
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {name_of} is expecting "
                 f"{self.n_features_in_} features as input."
             )
         method = getattr(without_feature_names(self), name)
         dtype = np.float32 if X.dtype == np.float32 else np.float64
-        if name == "predict" and hasattr(self, "classes_"):
+        if name == "predict" and hasattr(self, "classes_"):  # labels, or a label indicator
             dtype = self.classes_.dtype if self._target_type != "multilabel" else self._y_dtype
         return map_rows(method, X, n_columns=n_columns, dtype=dtype, ravel=ravel)
 

@@ -486,6 +486,13 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             right = predicted == truth
         return float(np.average(right, weights=weight))
 
+    def _validation_statistics(self, targets):
+        return partial(_accuracy_sums, loss=targets.loss, kind=targets.facts["kind"])
+
+    def _score_from_statistics(self, sums):
+        """Accuracy from (Σ w right, Σ w)."""
+        return float(sums[0] / sums[1])
+
     def _check_continuation(self, targets):
         classes, kind = targets.facts["classes"], targets.facts["kind"]
         if not np.array_equal(classes, self.classes_):
@@ -659,3 +666,16 @@ def _encode_labels(y, classes=None, kind="multilabel"):
 def _weigh_by_class(y, weight, classes, per_class):
     """Sample weights of a chunk of labels times the weights of their classes."""
     return weight * per_class[np.searchsorted(classes, np.asarray(y))]
+
+
+def _accuracy_sums(Z, Y, weight, loss, kind):
+    """(Σ w_i right_i, Σ w_i) of held-out rows, decided as ``predict`` decides: the sums of
+    the weighted accuracy that ``_validation_score`` computes in memory."""
+    predicted = decide(_proba(loss, Z, kind), kind)
+    if kind == "multilabel":
+        right = (predicted == (Y > 0.5)).all(axis=1)
+    else:
+        truth = (Y[:, 0] > 0.5).astype(int) if kind == "binary" else np.argmax(Y, axis=1)
+        right = predicted == truth
+    weight = np.asarray(weight, dtype=np.float64)
+    return np.array([np.dot(weight, right), weight.sum()])

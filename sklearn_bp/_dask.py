@@ -27,9 +27,6 @@ from ._losses import LOSSES
 from ._network import Network
 from ._objective import DataTerm
 
-# How many rows the saturation check at the start of a fit fetches from the workers.
-SAMPLE_ROWS = 256
-
 
 def is_dask_collection(obj):
     """Whether ``obj`` is a dask collection (array, DataFrame, Series), without importing dask."""
@@ -86,8 +83,8 @@ def dask_inputs(X, y, sample_weight):
 
     if not is_dask_collection(X):
         raise TypeError(
-            f"With a dask y, X must be a dask collection too, got {type(X).__name__}: wrap it "
-            f"with dask.array.from_array."
+            f"With a dask y or sample_weight, X must be a dask collection too, got "
+            f"{type(X).__name__}: wrap it with dask.array.from_array."
         )
     feature_names = None
     if hasattr(X, "columns"):
@@ -97,6 +94,10 @@ def dask_inputs(X, y, sample_weight):
     X = as_dask_array(X)
     if X.ndim != 2:
         raise ValueError(f"Expected a 2D dask array for X, got {X.ndim} dimension(s).")
+    if X.shape[0] < 1:
+        raise ValueError(
+            f"Found array with 0 sample(s) (shape={X.shape}): a minimum of 1 is required."
+        )
     if X.shape[1] < 1:
         raise ValueError("X has 0 features: at least one is required.")
     if X.dtype.kind not in "biuf":
@@ -109,7 +110,9 @@ def dask_inputs(X, y, sample_weight):
     y = as_dask_array(y if is_dask_collection(y) else da.from_array(np.asarray(y)))
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
-    if y.ndim not in (1, 2) or y.shape[0] != X.shape[0]:
+    if y.ndim not in (1, 2):
+        raise ValueError(f"y must have 1 or 2 dimensions, got {y.ndim}.")
+    if y.shape[0] != X.shape[0]:
         raise ValueError(
             f"X and y have inconsistent numbers of samples: {X.shape[0]} and {y.shape[0]}."
         )
@@ -197,8 +200,7 @@ class WorkerTerm:
         self._buffer = np.empty(network.n_params)
 
     def summary(self):
-        """Rows and total weight of the training and validation parts, and a few rows of X."""
-        sample = [term.X[:SAMPLE_ROWS] for term in self.train[:1]]
+        """Rows and total weight of the training and validation parts."""
         return {
             "train": (
                 sum(t.X.shape[0] for t in self.train),
@@ -208,8 +210,11 @@ class WorkerTerm:
                 sum(t.X.shape[0] for t in self.validation),
                 sum(t.total_weight for t in self.validation),
             ),
-            "sample": sample[0] if sample else None,
         }
+
+    def saturated_fraction(self, theta, n_rows):
+        """The saturation check of the first training chunk's rows, computed here."""
+        return self.train[0].saturated_fraction(theta, n_rows) if self.train else None
 
     def loss_gradient(self, theta):
         """Σ over this worker's training rows of w_i cost_i, and of the accumulated Δ."""
@@ -235,19 +240,16 @@ class WorkerTerm:
             out += self._buffer
         return out
 
-    def validation_output(self, theta):
-        """z(L) of this worker's validation rows, in chunk order."""
-        outputs = [term.output(theta) for term in self.validation]
-        return np.concatenate(outputs) if outputs else None
-
-    def validation_targets(self):
-        """The targets and weights of this worker's validation rows, in chunk order."""
-        if not self.validation:
-            return None
-        return (
-            np.concatenate([term.Y for term in self.validation]),
-            np.concatenate([term.sample_weight for term in self.validation]),
-        )
+    def validation_sums(self, theta, statistics):
+        """Σ w_i cost_i and ``statistics(Z, Y, w)`` summed over this worker's held-out rows:
+        additive sums from which the client computes the score, so that no row travels."""
+        loss, total = 0.0, None
+        for term in self.validation:
+            Z = term.output(theta)
+            loss += term.loss_from_output(Z)
+            sums = statistics(Z, term.Y, term.sample_weight)
+            total = sums if total is None else total + sums
+        return loss, total
 
 
 class DaskData:
@@ -316,11 +318,32 @@ class DaskData:
             part: tuple(sum(s[part][i] for s in summaries) for i in (0, 1))
             for part in ("train", "validation")
         }
-        self.sample = next(s["sample"] for s in summaries if s["sample"] is not None)
+        if fraction:
+            # The actors hold copies of their training and held-out rows: the chunks can go.
+            self.chunks = []
 
-    def term(self, part):
-        """The training or the validation rows as a data term."""
-        return (TrainTerm if part == "train" else ValidationTerm)(self)
+    def term(self):
+        """The training rows as a data term."""
+        return TrainTerm(self)
+
+    def scorer(self, statistics, score):
+        """``scorer(theta) -> (loss, score)`` on the held-out rows, from sums over them.
+
+        ``statistics(Z, Y, w)`` runs on the workers and returns a vector of sums over rows;
+        ``score(sums)`` turns their total into the estimator's score.
+        """
+        total_weight = self.summary["validation"][1]
+
+        def score_theta(theta):
+            parts = [actor.validation_sums(theta, statistics) for actor in self.actors]
+            loss, sums = 0.0, None
+            for part_loss, part_sums in (part.result() for part in parts):
+                loss += part_loss
+                if part_sums is not None:
+                    sums = part_sums if sums is None else sums + part_sums
+            return loss / total_weight, score(sums)
+
+        return score_theta
 
     def close(self):
         """Release the actors and the chunks on the workers."""
@@ -334,7 +357,10 @@ class TrainTerm:
         self.data = data
         self.network = data.network
         self.total_weight = data.summary["train"][1]
-        self.X = data.sample  # a few rows, for the saturation check
+
+    def saturated_fraction(self, theta, n_rows):
+        """The saturation check, computed on the first worker's rows."""
+        return self.data.actors[0].saturated_fraction(theta, n_rows).result()
 
     def largest_product_flops(self):
         """No product runs in the client: its BLAS may stay on one thread."""
@@ -372,39 +398,13 @@ class TrainTerm:
         self._product(theta, v, out, "gauss-newton")
 
 
-class ValidationTerm:
-    """The held-out rows on the workers: their outputs come to the client to be scored."""
-
-    def __init__(self, data):
-        self.data = data
-        parts = [
-            part
-            for part in (actor.validation_targets().result() for actor in data.actors)
-            if part is not None
-        ]
-        self.Y = np.concatenate([Y for Y, _ in parts])
-        self.sample_weight = np.concatenate([w for _, w in parts])
-        self.total_weight = float(np.sum(self.sample_weight, dtype=np.float64))
-        self.loss = data.loss
-
-    def output(self, theta):
-        """z(L) of the held-out rows at θ, computed on the workers."""
-        calls = [actor.validation_output(theta) for actor in self.data.actors]
-        return np.concatenate([Z for Z in (call.result() for call in calls) if Z is not None])
-
-    def loss_from_output(self, Z):
-        """Σ_i w_i cost_i of the held-out rows from their z(L)."""
-        H, scratch = np.empty_like(Z), np.empty_like(Z)
-        return self.loss.loss(Z, self.Y, self.sample_weight, H, scratch)
-
-
 def map_rows(method, X, *, n_columns, dtype, ravel):
     """Apply ``method`` to every row chunk of the dask array X; return a lazy dask array.
 
     ``method(block)`` returns an array of ``n_columns`` columns per row, or one value per row
     when ``ravel``.
     """
-    X = as_dask_array(X).rechunk({1: -1})
+    X = X.rechunk({1: -1})
     if ravel:
         return X.map_blocks(method, dtype=dtype, drop_axis=1, chunks=(X.chunks[0],))
     return X.map_blocks(method, dtype=dtype, chunks=(X.chunks[0], (n_columns,)))

@@ -18,7 +18,7 @@ in its own J (``docs/mathematics.rst``); the gradient check shows that this D is
 
 import numpy as np
 
-from ._activations import DERIVATIVES, SECOND_DERIVATIVES
+from ._activations import DERIVATIVES, SATURATED_Z, SECOND_DERIVATIVES
 from ._network import (
     CurvatureWorkspace,
     Workspace,
@@ -67,6 +67,19 @@ class DataTerm:
             None if X.dtype == np.float64 else np.empty(network.n_params, dtype=X.dtype)
         )
         self._curvature = None
+
+    def saturated_fraction(self, theta, n_rows=256):
+        """Fraction of the first hidden layer's z(2) beyond the plateau of g, on ``n_rows``
+        rows spread over X; None for activations without a plateau or no hidden layer."""
+        threshold = SATURATED_Z.get(self.network.activation)
+        if threshold is None or self.network.n_layers < 3:
+            return None
+        X = self.X
+        rows = np.unique(np.linspace(0, X.shape[0] - 1, num=n_rows).astype(int))
+        W, b = self.network.unpack(theta)[0]
+        with np.errstate(over="ignore", invalid="ignore"):
+            Z = np.asarray(X[rows] @ W.astype(X.dtype)) + b
+        return float(np.mean(~(np.abs(Z) <= threshold)))
 
     def largest_product_flops(self):
         """Floating-point operations of the largest matrix product of a block, 2 r s_l s_{l+1}."""

@@ -248,6 +248,19 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         """R² of the outputs, weighted, averaged over the target columns."""
         return float(r2_score(Y, Z, sample_weight=weight))
 
+    def _validation_statistics(self, targets):
+        return _r2_sums
+
+    def _score_from_statistics(self, sums):
+        """R² from (Σ w, Σ w y_k, Σ w y_k², Σ w (y_k − z_k)²), averaged over the targets as
+        ``r2_score`` averages: 1 for a perfect fit of a constant target, 0 otherwise."""
+        total, rest = sums[0], sums[1:].reshape(3, -1)
+        linear, squares, residuals = rest
+        spread = squares - linear**2 / total
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r2 = np.where(spread > 0, 1 - residuals / spread, np.where(residuals == 0, 1.0, 0.0))
+        return float(np.mean(r2))
+
     def _target_attributes(self, facts):
         """None: the outputs are the predictions."""
         return {}
@@ -305,3 +318,10 @@ def _encode_numeric(y, dtype):
             f"TransformedTargetRegressor and a StandardScaler."
         )
     return Y
+
+
+def _r2_sums(Z, Y, weight):
+    """(Σ w, Σ w y_k, Σ w y_k², Σ w (y_k − z_k)²) of held-out rows: the sums of R²."""
+    Y, Z = np.asarray(Y, dtype=np.float64), np.asarray(Z, dtype=np.float64)
+    weight = np.asarray(weight, dtype=np.float64)
+    return np.concatenate([[weight.sum()], weight @ Y, weight @ Y**2, weight @ (Y - Z) ** 2])

@@ -59,7 +59,7 @@ def test_fit_on_the_cluster_equals_the_fit_in_memory(client, kind, method):
     if kind == "classifier":
         X, y = _digits()
         make = lambda: BackpropClassifier(  # noqa: E731
-            hidden_layer_sizes=(6,), alpha=3.0, method=method, tol=1e-10, random_state=0
+            hidden_layer_sizes=(6,), alpha=10.0, method=method, tol=1e-10, random_state=0
         )
     else:
         X, y = _regression()
@@ -278,3 +278,155 @@ def test_in_memory_fits_import_no_dask():
         [sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_a_failed_or_finished_fit_releases_the_cluster(client):
+    import time
+
+    X, y = _digits(200)
+    Xd, yd = da.from_array(X, chunks=(50, -1)), da.from_array(y, chunks=50)
+
+    def ours():
+        """Keys of the fit's tasks still on the scheduler: its chunks and its actors."""
+        return client.run_on_scheduler(
+            lambda dask_scheduler: [
+                str(key)
+                for key in dask_scheduler.tasks
+                if str(key).startswith(("_chunk-", "WorkerTerm-"))
+            ]
+        )
+
+    before = set(ours())  # what other tests may still be releasing
+    with pytest.raises(ZeroDivisionError):
+        BackpropClassifier(hidden_layer_sizes=(3,), callback=lambda *a: 1 / 0).fit(Xd, yd)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = BackpropClassifier(hidden_layer_sizes=(3,), max_iter=3, early_stopping=True)
+        model.fit(Xd, yd)
+    import gc
+
+    for _ in range(100):  # the scheduler forgets released tasks asynchronously
+        gc.collect()  # the ZeroDivisionError's traceback and its frames, in a cycle
+        if not set(ours()) - before:
+            break
+        time.sleep(0.1)
+    assert set(ours()) - before == set()
+
+
+def test_predictions_of_dask_dataframes_compute_nothing_until_asked(client, tmp_path):
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    X, y = _digits(300)
+    model = BackpropClassifier(hidden_layer_sizes=(4,), alpha=3.0, random_state=0)
+    model.fit(pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])]), y)
+    record = tmp_path / "computed.txt"
+
+    def part(start):
+        with open(record, "a") as file:
+            file.write("computed\n")
+        return pd.DataFrame(X[start : start + 100], columns=model.feature_names_in_)
+
+    meta = pd.DataFrame(X[:0], columns=model.feature_names_in_)
+    frame = dd.from_delayed([dask.delayed(part)(s) for s in range(0, 300, 100)], meta=meta)
+    lazy = model.predict_proba(frame)
+    assert not record.exists()
+    # Blocks of 100 rows round differently from one block of all rows: equal to the last bits.
+    np.testing.assert_allclose(lazy.compute(), model.predict_proba(X), rtol=1e-13)
+    assert record.read_text().count("computed") == 3
+
+
+def test_feature_names_are_checked_as_in_memory(client):
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    X, y = _digits(200)
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    named = BackpropClassifier(hidden_layer_sizes=(3,), alpha=3.0).fit(frame, y)
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        named.predict(da.from_array(X, chunks=(50, -1)))
+    plain = BackpropClassifier(hidden_layer_sizes=(3,), alpha=3.0).fit(X, y)
+    with pytest.warns(UserWarning, match="X has feature names, but BackpropClassifier"):
+        plain.predict(dd.from_pandas(frame, npartitions=2))
+    with pytest.raises(ValueError, match="feature names should match"):
+        named.predict(dd.from_pandas(frame.iloc[:, ::-1], npartitions=2))
+
+
+def test_early_stopping_split_is_not_reused_across_layouts(client):
+    X, y = _digits(300)
+    model = BackpropClassifier(hidden_layer_sizes=(3,), early_stopping=True, random_state=0)
+    model.fit(X, y)
+    assert model._validation_split[3] is None
+    model.set_params(warm_start=True)
+    model.fit(da.from_array(X, chunks=(100, -1)), da.from_array(y, chunks=100))
+    assert model._validation_split[3] == ("dask", 100, 100, 100)
+
+
+def test_unusable_dask_inputs_get_clear_errors(client):
+    X, y = _digits(8)
+    with pytest.raises(ValueError, match=r"early_stopping cannot score on [01] validation row"):
+        BackpropClassifier(early_stopping=True, validation_fraction=0.01).fit(
+            da.from_array(X, chunks=(1, -1)), da.from_array(y, chunks=1)
+        )
+    with pytest.raises(ValueError, match="Found array with 0 sample"):
+        BackpropRegressor().fit(da.zeros((0, 3), chunks=1), da.zeros(0, chunks=1))
+    with pytest.raises(ValueError, match="y must have 1 or 2 dimensions, got 3"):
+        BackpropRegressor().fit(da.zeros((4, 3), chunks=2), da.zeros((4, 2, 2), chunks=2))
+    with pytest.raises(TypeError, match="With a dask y or sample_weight, X must be a dask"):
+        BackpropRegressor().fit(X, y, sample_weight=da.ones(len(y), chunks=4))
+    from sklearn_bp import gradient_check
+
+    with pytest.raises(TypeError, match="gradient_check needs in-memory data"):
+        gradient_check(BackpropClassifier(), da.from_array(X), da.from_array(y))
+
+
+@pytest.mark.parametrize("n_outputs", [1, 3])
+def test_r2_from_sums_over_chunks_equals_r2_score(n_outputs):
+    from sklearn.metrics import r2_score
+
+    from sklearn_bp._regressor import _r2_sums
+
+    rng = np.random.RandomState(0)
+    Y, Z = rng.normal(size=(50, n_outputs)), rng.normal(size=(50, n_outputs))
+    w = rng.uniform(0, 2, size=50)
+    if n_outputs == 3:
+        Z[:10, 2] = Y[:10, 2]
+    sums = _r2_sums(Z[:20], Y[:20], w[:20]) + _r2_sums(Z[20:], Y[20:], w[20:])
+    score = BackpropRegressor()._score_from_statistics(sums)
+    assert score == pytest.approx(r2_score(Y, Z, sample_weight=w), rel=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "multilabel"])
+def test_accuracy_from_sums_over_chunks_equals_the_in_memory_score(kind):
+    from sklearn_bp._base import Targets
+    from sklearn_bp._classifier import _accuracy_sums
+    from sklearn_bp._losses import CLASSIFIER_LOSSES
+
+    rng = np.random.RandomState(1)
+    n_outputs = {"binary": 1, "multiclass": 4, "multilabel": 3}[kind]
+    Z = rng.normal(size=(60, n_outputs))
+    if kind == "multiclass":
+        Y = np.eye(4)[rng.randint(4, size=60)]
+    else:
+        Y = rng.randint(2, size=(60, n_outputs)).astype(float)
+    w = rng.uniform(0, 2, size=60)
+    loss = CLASSIFIER_LOSSES["softmax" if kind == "multiclass" else "logistic"]
+    targets = Targets(Y, loss, None, {"kind": kind})
+    in_memory = BackpropClassifier()._validation_score(Z, Y, w, targets)
+    sums = _accuracy_sums(Z[:25], Y[:25], w[:25], loss, kind) + _accuracy_sums(
+        Z[25:], Y[25:], w[25:], loss, kind
+    )
+    assert BackpropClassifier()._score_from_statistics(sums) == pytest.approx(in_memory, rel=1e-12)
+
+
+def test_copies_do_not_warn_about_versions():
+    import copy
+    import pickle
+
+    X, y = _digits(100)
+    model = BackpropClassifier(hidden_layer_sizes=(3,), alpha=3.0).fit(X, y)
+    model._versions = {**model._versions, "sklearn-bp": "0.0.1"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        copied = copy.copy(model)
+    assert copied.coefs_ is model.coefs_
+    with pytest.warns(UserWarning, match="fitted with sklearn-bp 0.0.1"):
+        pickle.loads(pickle.dumps(model))

@@ -12,6 +12,7 @@ bars rich, and ``.skops`` files skops: ``pip install "sklearn-bp[cli]"``.
 """
 
 import argparse
+import lzma
 import os
 import pickle
 import sys
@@ -125,14 +126,24 @@ def read_table(path, index_col=None):
             except ImportError:
                 raise _missing("pyarrow", "Reading Parquet files") from None
             frame = pd.read_parquet(path)
-            if index_col is not None:
+            if index_col is not None and index_col not in frame.index.names:
                 frame = frame.set_index(_column(frame, index_col, path))
         else:
             frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",", **exact_floats(pd))
             if index_col is not None:
                 frame = frame.set_index(_column(frame, index_col, path))
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as e:
-        raise UserError(f"Cannot read {str(path)!r}: {_one_line(e)}") from None
+    except ImportError as error:  # a compression whose codec is not installed (.zst)
+        raise UserError(f"Cannot read {str(path)!r}: {_one_line(error)}") from None
+    except (
+        pd.errors.ParserError,
+        pd.errors.EmptyDataError,
+        UnicodeDecodeError,
+        OSError,  # gzip's BadGzipFile among them
+        EOFError,
+        lzma.LZMAError,
+        zipfile.BadZipFile,
+    ) as error:
+        raise UserError(f"Cannot read {str(path)!r}: {_one_line(error)}") from None
     except ValueError as error:  # pyarrow's "not a parquet file", among others
         if isinstance(error, UserError):
             raise
@@ -201,9 +212,15 @@ def read_training_data(path, target, index_col=None):
 def _read_svmlight(path, n_features=None):
     from sklearn.datasets import load_svmlight_file
 
+    compression = Path(path).suffix.lower()
+    if compression in COMPRESSION - {".gz", ".bz2"}:
+        raise UserError(
+            f"svmlight files can be compressed with gzip (.gz) or bzip2 (.bz2), not "
+            f"{compression}: {str(path)!r}."
+        )
     try:
         return load_svmlight_file(str(path), n_features=n_features)
-    except (ValueError, OSError) as error:
+    except (ValueError, OSError, EOFError) as error:
         raise UserError(f"Cannot read {str(path)!r} as svmlight: {_one_line(error)}") from None
 
 
@@ -420,6 +437,12 @@ def command_fit(args):
             f"Cannot tell the format of {str(output)!r} from its suffix: use .skops "
             f"(recommended), .pkl, .pickle or .joblib."
         )
+    if not output.parent.is_dir():
+        raise UserError(
+            f"Cannot write the model to {str(output)!r}: no folder {str(output.parent)!r}."
+        )
+    if not os.access(output.parent, os.W_OK):
+        raise UserError(f"Cannot write the model to {str(output)!r}: the folder is not writable.")
     if output.suffix.lower() == ".skops":
         try:
             import skops.io  # noqa: F401 - refused now, not after the fit
@@ -511,8 +534,14 @@ def command_info(args):
     sizes = [estimator.n_features_in_] + [coef.shape[1] for coef in estimator.coefs_]
     n_params = sum(coef.size + b.size for coef, b in zip(estimator.coefs_, estimator.intercepts_))
     rows = [("model", type(estimator).__name__)]
-    if hasattr(model, "steps"):
-        rows.append(("pipeline", " → ".join(type(step).__name__ for _, step in model.steps)))
+    wrapper, inner = None, model
+    if hasattr(model, "regressor_"):  # fit --regressor: standardized targets
+        wrapper, inner = type(model).__name__, model.regressor_
+    if hasattr(inner, "steps"):
+        steps = " → ".join(type(step).__name__ for _, step in inner.steps)
+        rows.append(("pipeline", f"{wrapper}({steps})" if wrapper else steps))
+    elif wrapper:
+        rows.append(("pipeline", f"{wrapper}({type(inner).__name__})"))
     rows += [
         ("layers", " → ".join(map(str, sizes))),
         ("activation", f"{estimator._activation} (hidden), {estimator.out_activation_} (output)"),
@@ -521,7 +550,10 @@ def command_info(args):
     if isinstance(estimator, BackpropClassifier):
         classes = [str(label) for label in estimator.classes_]
         shown = ", ".join(classes[:20]) + (", ..." if len(classes) > 20 else "")
-        rows.append(("classes", f"{len(classes)}: {shown}"))
+        if estimator._target_type == "multilabel":
+            rows.append(("labels", f"{len(classes)} (multilabel), columns {shown}"))
+        else:
+            rows.append(("classes", f"{len(classes)}: {shown}"))
     names = getattr(model, "feature_names_in_", None)
     if names is not None:
         shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
@@ -529,7 +561,10 @@ def command_info(args):
     rows += [
         ("alpha", f"{estimator.alpha:g}"),
         ("method", f"{estimator.method}"),
-        ("loss", f"J = {estimator.loss_:.6g}"),
+        (
+            "loss",
+            f"J = {estimator.loss_:.6g}" + (" (on standardized targets)" if wrapper else ""),
+        ),
         ("iterations", f"{estimator.n_iter_}"),
     ]
     seconds = getattr(estimator, "_fit_seconds", None)

@@ -10,8 +10,10 @@ Every fitted estimator records the versions it was trained with (:func:`library_
 loading it into another version of sklearn-bp warns with :class:`InconsistentVersionWarning`.
 """
 
+import os
 import pickle
 import platform
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -150,15 +152,24 @@ def save_model(model, path):
             f"Cannot tell the format of {str(path)!r} from its suffix: use .skops (recommended: "
             f"it loads without running code), .pkl, .pickle or .joblib."
         )
-    if kind == "skops":
-        _skops_io().dump(model, path)
-    elif kind == "joblib":
-        import joblib
+    # Written next to the target and moved over it at the end: an error or an interrupt
+    # half-way leaves an existing file as it was.
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    temporary = Path(temporary)
+    try:
+        if kind == "skops":
+            _skops_io().dump(model, temporary)
+        elif kind == "joblib":
+            import joblib
 
-        joblib.dump(model, path)
-    else:
-        with path.open("wb") as file:
-            pickle.dump(model, file, protocol=pickle.HIGHEST_PROTOCOL)
+            joblib.dump(model, temporary)
+        else:
+            with temporary.open("wb") as file:
+                pickle.dump(model, file, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
     return path
 
 

@@ -140,6 +140,17 @@ def test_load_and_save_errors(tmp_path):
     assert not (tmp_path / "model.txt").exists()
 
 
+def test_a_failed_save_leaves_the_existing_file_as_it_was(tmp_path):
+    model, _ = _fitted("binary-strings")
+    path = save_model(model, tmp_path / "model.pkl")
+    before = path.read_bytes()
+    model.set_params(callback=lambda *args: None)  # a lambda cannot be pickled
+    with pytest.raises((pickle.PicklingError, AttributeError)):
+        save_model(model, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pkl"]  # no temporary left
+
+
 def test_fitted_state_records_the_versions():
     model, _ = _fitted("regressor")
     versions = model._versions

@@ -276,11 +276,15 @@ class DaskData:
         # every chunk of an array sent from the client on one worker, which then computes every
         # evaluation alone (measured here: 1.3-1.4 times the in-memory time instead of 0.6-0.8).
         # One compute call for all of them: each call would send the whole graph again.
-        workers = sorted(self.client.scheduler_info()["workers"])
+        workers = sorted(self.client.has_what())  # asked of the scheduler, not a cached list
         tasks = []
         for index, (xb, yb, wb) in enumerate(zip(x_blocks, y_blocks, w_blocks)):
-            placement = [workers[index % len(workers)]] if workers else None
-            with dask.annotate(workers=placement, allow_other_workers=True):
+            placement = (
+                dask.annotate(workers=[workers[index % len(workers)]], allow_other_workers=True)
+                if workers
+                else contextlib.nullcontext()  # no worker yet: the scheduler decides
+            )
+            with placement:
                 tasks.append(chunk(index, xb, yb, wb, encode, weigh, dtype))
         self.chunks = self.client.compute(tasks, optimize_graph=False)
         self.actors = []

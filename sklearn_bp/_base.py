@@ -376,7 +376,9 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
                 early_stopping.offer_start(theta0)
         listeners = self._listeners(network, early_stopping)
         iteration_tasks = None
-        if task is not None:
+        if task is not None and getattr(self, "_skl_callbacks", None):
+            # Iteration tasks only for callbacks to see: without any, each would cost hooks
+            # that do nothing, every iteration.
             iteration_tasks = task.iterations(
                 lambda theta: self._fitted_attributes(problem, theta), theta0
             )

@@ -619,7 +619,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             X = X.tocsr()
         targets = self._encode_targets(y, X.dtype)
         sample_weight = self._sample_weight(sample_weight, X, targets)
-        network = Network((X.shape[1], *hidden, targets.Y.shape[1]), self.activation)
+        network = Network((X.shape[1], *hidden, targets.n_outputs), self.activation)
         return Problem(X, targets, sample_weight, network)
 
     def _prepare_dask(self, X, y, sample_weight, hidden):

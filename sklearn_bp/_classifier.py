@@ -475,16 +475,11 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
     def _validation_score(self, Z, Y, weight, targets):
         """Accuracy, weighted by the sample weights: all labels right, for multilabel targets.
 
-        The rows are decided as ``predict`` decides them.
+        The rows are decided as ``predict`` decides them; the same sums serve a cluster's
+        held-out rows, summed over the workers.
         """
-        kind = targets.facts["kind"]
-        predicted = decide(_proba(targets.loss, Z, kind), kind)
-        if kind == "multilabel":
-            right = (predicted == (Y > 0.5)).all(axis=1)
-        else:
-            truth = (Y[:, 0] > 0.5).astype(int) if kind == "binary" else np.argmax(Y, axis=1)
-            right = predicted == truth
-        return float(np.average(right, weights=weight))
+        sums = _accuracy_sums(Z, Y, weight, targets.loss, targets.facts["kind"])
+        return self._score_from_statistics(sums)
 
     def _validation_statistics(self, targets):
         return partial(_accuracy_sums, loss=targets.loss, kind=targets.facts["kind"])
@@ -670,7 +665,7 @@ def _weigh_by_class(y, weight, classes, per_class):
 
 def _accuracy_sums(Z, Y, weight, loss, kind):
     """(Σ w_i right_i, Σ w_i) of held-out rows, decided as ``predict`` decides: the sums of
-    the weighted accuracy that ``_validation_score`` computes in memory."""
+    the weighted accuracy, for rows in memory and for each worker's rows on a cluster."""
     predicted = decide(_proba(loss, Z, kind), kind)
     if kind == "multilabel":
         right = (predicted == (Y > 0.5)).all(axis=1)

@@ -178,13 +178,8 @@ def _check_features(frame, path):
             f"Column(s) {', '.join(map(repr, missing[:8]))} of {str(path)!r} have missing "
             f"values: fill or drop them first."
         )
-    return (
-        frame.astype(np.float64) if any(kind == "b" for kind in frame.dtypes.map(_kind)) else frame
-    )
-
-
-def _kind(dtype):
-    return getattr(dtype, "kind", "O")
+    flags = frame.select_dtypes(include="bool").columns  # True/False columns become 1.0/0.0
+    return frame.astype(dict.fromkeys(flags, np.float64)) if len(flags) else frame
 
 
 def read_training_data(path, target, index_col=None):

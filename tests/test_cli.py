@@ -19,6 +19,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn_bp import BackpropClassifier, BackpropRegressor, load_model, save_model
 from sklearn_bp._cli import exact_floats, main
 
+from .support import tampered_skops
+
 pd = pytest.importorskip("pandas")
 pytest.importorskip("skops")
 pytest.importorskip("rich")
@@ -196,21 +198,9 @@ def test_gradcheck_passes_and_prints_the_difference(folder):
 
 
 def _tampered_skops(folder, iris_model):
-    import io
-    import json
-    import zipfile
-
-    source = zipfile.ZipFile(iris_model[0])
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as target:
-        for item in source.namelist():
-            content = source.read(item)
-            if item == "schema.json":
-                schema = json.loads(content)
-                schema["__module__"], schema["__class__"] = "os", "system"
-                content = json.dumps(schema).encode()
-            target.writestr(item, content)
-    (folder / "tampered.skops").write_bytes(out.getvalue())
+    """A copy of the iris model whose skops file claims to hold ``os.system``."""
+    data = tampered_skops(iris_model[0].read_bytes(), "os", "system")
+    (folder / "tampered.skops").write_bytes(data)
     return "tampered.skops"
 
 

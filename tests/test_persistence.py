@@ -1,11 +1,8 @@
 """Saving and loading: skops without trusting more than our own types, pickle only when trusted,
 the same predictions after every round trip, and a warning across versions."""
 
-import io
-import json
 import pickle
 import warnings
-import zipfile
 
 import numpy as np
 import pytest
@@ -22,6 +19,8 @@ from sklearn_bp import (
     load_model,
     save_model,
 )
+
+from .support import tampered_skops
 
 sio = pytest.importorskip("skops.io")
 
@@ -87,28 +86,13 @@ def test_trusted_types_name_the_estimators():
     )
 
 
-def _tamper(data, module, name):
-    """A skops file whose top-level object claims to be ``module.name``."""
-    source = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as target:
-        for item in source.namelist():
-            content = source.read(item)
-            if item == "schema.json":
-                schema = json.loads(content)
-                schema["__module__"], schema["__class__"] = module, name
-                content = json.dumps(schema).encode()
-            target.writestr(item, content)
-    return out.getvalue()
-
-
 @pytest.mark.parametrize(
     ("module", "name"), [("os", "system"), ("sklearn_bp._network", "Network"), ("builtins", "eval")]
 )
 def test_skops_file_with_a_tampered_type_is_refused(module, name, tmp_path):
     model, _ = _fitted("binary-strings")
     path = tmp_path / "tampered.skops"
-    path.write_bytes(_tamper(sio.dumps(model), module, name))
+    path.write_bytes(tampered_skops(sio.dumps(model), module, name))
     with pytest.raises(Exception, match=rf"{module}\.{name}") as error:
         load_model(path)
     assert type(error.value).__name__ == "UntrustedTypesFoundException"

@@ -108,3 +108,29 @@ SECOND_DERIVATIVES = {
     "tanh": _tanh_second_derivative,
     "relu": None,
 }
+
+
+# The same functions for arrays of any array-API namespace (PyTorch, CuPy, array-api-strict),
+# on any device: ``(xp, Z) -> g(Z)``, ``(xp, A) -> g′`` and ``(xp, A) -> g″`` in terms of
+# a = g(z), as new arrays (the standard has no ``out=``). The sigmoid takes the same
+# ½ tanh(z/2) + ½ as above, so that both paths round alike. None where g′ = 1 or g″ = 0.
+ARRAY_API_ACTIVATIONS = {
+    "identity": lambda xp, Z: Z,
+    "logistic": lambda xp, Z: 0.5 * xp.tanh(0.5 * Z) + 0.5,
+    "tanh": lambda xp, Z: xp.tanh(Z),
+    "relu": lambda xp, Z: xp.clip(Z, min=0.0),
+}
+
+ARRAY_API_DERIVATIVES = {
+    "identity": None,
+    "logistic": lambda xp, A: A * (1 - A),
+    "tanh": lambda xp, A: 1 - A * A,
+    "relu": lambda xp, A: xp.sign(A),
+}
+
+ARRAY_API_SECOND_DERIVATIVES = {
+    "identity": None,
+    "logistic": lambda xp, A: (1 - 2 * A) * (A * (1 - A)),
+    "tanh": lambda xp, A: -2 * (A * (1 - A * A)),
+    "relu": None,
+}

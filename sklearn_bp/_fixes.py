@@ -9,10 +9,18 @@ import inspect
 import sys
 from pathlib import Path
 
+import numpy as np
 import sklearn
+from scipy import sparse
 from scipy.optimize import _minimize as _scipy_minimize
 from scipy.optimize import _trustregion as _scipy_trustregion
 from sklearn.base import _fit_context
+from sklearn.utils._array_api import (
+    _convert_to_numpy,
+    _is_numpy_namespace,
+    get_namespace,
+    get_namespace_and_device,
+)
 from sklearn.utils._chunking import get_chunk_n_rows
 from sklearn.utils._param_validation import (
     Interval,
@@ -30,6 +38,12 @@ except ImportError:  # pragma: no cover - exercised by .ci/run's lowest versions
         """scikit-learn before 1.9 has no callbacks (``sklearn.callback``): nothing to add."""
 
 
+try:  # scikit-learn >= 1.8
+    from sklearn.utils._array_api import move_to as _sklearn_move_to
+except ImportError:  # pragma: no cover - exercised by .ci/run's lowest versions
+    _sklearn_move_to = None
+
+
 __all__ = [
     "CallbackSupportMixin",
     "Interval",
@@ -39,7 +53,12 @@ __all__ = [
     "_fit_context",
     "caller_stacklevel",
     "get_chunk_n_rows",
+    "get_namespace",
+    "get_namespace_and_device",
+    "is_numpy_namespace",
+    "move_to",
     "scipy_solver_options",
+    "to_host",
     "validate_parameter_constraints",
 ]
 
@@ -88,3 +107,36 @@ def caller_stacklevel():
         frame = frame.f_back
         level += 1
     return level
+
+
+is_numpy_namespace = _is_numpy_namespace
+
+
+def move_to(array, xp, device):
+    """``array`` (of any namespace, on any device) in namespace ``xp`` on ``device``.
+
+    scikit-learn's ``move_to`` (DLPack first, a copy through NumPy where a library lacks it);
+    before 1.8, the same through NumPy.
+    """
+    if _sklearn_move_to is not None:
+        return _sklearn_move_to(array, xp=xp, device=device)
+    source, _, source_device = get_namespace_and_device(array)  # pragma: no cover
+    if source is xp and source_device == device:  # pragma: no cover
+        return array
+    host = _convert_to_numpy(array, source)  # pragma: no cover
+    return host if _is_numpy_namespace(xp) else xp.asarray(host, device=device)  # pragma: no cover
+
+
+def to_host(array):
+    """A NumPy array on the host for an array of another namespace; anything else unchanged.
+
+    What crosses from a device: labels and weights at the start of a fit, the loss and
+    gradient of every evaluation, the outputs of held-out rows.
+    """
+    if array is None or isinstance(array, np.ndarray) or sparse.issparse(array):
+        return array
+    if not hasattr(array, "__dlpack__"):  # lists, DataFrames, ...: validation converts them
+        return array
+    # Only such an array's namespace tells how to move it: scikit-learn finds it under dispatch.
+    with sklearn.config_context(array_api_dispatch=True):
+        return move_to(array, xp=np, device="cpu")

@@ -16,12 +16,24 @@ dtype of the data:
   Pearlmutter's R-operator (the directional derivative of h along the direction of R{z}).
 - ``log_h(Z)``: log h from z for classifiers, computed without forming h; absent for outputs that
   are no probability (the regressor's identity).
+
+The same three, for arrays of any array-API namespace on any device (``_array_api``), return
+new arrays instead: ``loss_xp(xp, Z, Y, w) -> (H, Σ_i w_i cost_i as a 0-d array)``,
+``r_output_xp(xp, H, RZ) -> R{h}`` and ``log_h_xp(xp, Z)``. They compute the same expressions
+in the same order as the NumPy methods.
 """
 
 import numpy as np
 from scipy.special import log_expit, log_softmax
 
 from ._activations import ACTIVATIONS
+from ._activations import ARRAY_API_ACTIVATIONS as ACTIVATIONS_XP
+
+
+def log_softmax_xp(xp, Z):
+    """log softmax(z) of every row, by log-sum-exp, for arrays of any array-API namespace."""
+    shifted = Z - xp.max(Z, axis=1, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
 
 
 class LogisticLoss:
@@ -65,6 +77,22 @@ class LogisticLoss:
         """log σ(z), exact also where σ(z) rounds to 0 or 1."""
         return log_expit(Z)
 
+    def loss_xp(self, xp, Z, Y, w):
+        """h = σ(z) and Σ_i w_i cost_i, by the softplus of :meth:`loss`."""
+        log_term = xp.log1p(xp.exp(-xp.abs(Z)))
+        hinge = xp.clip((1 - 2 * Y) * Z, min=0.0)
+        loss = xp.sum(w @ log_term + w @ hinge)
+        return ACTIVATIONS_XP["logistic"](xp, Z), loss
+
+    def r_output_xp(self, xp, H, RZ):
+        """R{h} = h ⊙ (1 − h) ⊙ R{z}."""
+        RH = H * RZ
+        return RH - H * RH
+
+    def log_h_xp(self, xp, Z):
+        """log σ(z) = −softplus(−z), exact also where σ(z) rounds to 0 or 1."""
+        return -(xp.clip(-Z, min=0.0) + xp.log1p(xp.exp(-xp.abs(Z))))
+
 
 class SoftmaxLoss:
     """A softmax over the outputs with the categorical cross-entropy, for one-hot targets.
@@ -100,6 +128,23 @@ class SoftmaxLoss:
         """log softmax(z), by log-sum-exp."""
         return log_softmax(Z, axis=1)
 
+    def loss_xp(self, xp, Z, Y, w):
+        """h = softmax(z) and Σ_i w_i cost_i, by the log-sum-exp of :meth:`loss`."""
+        row_max = xp.max(Z, axis=1, keepdims=True)
+        H = xp.exp(Z - row_max)
+        row_sum = xp.sum(H, axis=1, keepdims=True)
+        margin = row_max[:, 0] - xp.sum(Y * Z, axis=1)
+        return H / row_sum, w @ (xp.log(row_sum[:, 0]) + margin)
+
+    def r_output_xp(self, xp, H, RZ):
+        """R{h} = h ⊙ R{z} − h ⊙ rowsum(h ⊙ R{z})."""
+        RH = H * RZ
+        return RH - H * xp.sum(RH, axis=1, keepdims=True)
+
+    def log_h_xp(self, xp, Z):
+        """log softmax(z), by log-sum-exp."""
+        return log_softmax_xp(xp, Z)
+
 
 class SquaredErrorLoss:
     """Identity outputs with half the squared error, for regression.
@@ -120,6 +165,15 @@ class SquaredErrorLoss:
     def r_output(self, H, RZ, RH):
         """R{h} = R{z}."""
         np.copyto(RH, RZ)
+
+    def loss_xp(self, xp, Z, Y, w):
+        """h = z and Σ_i w_i ½ Σ_k (h_ik − y_ik)²."""
+        residual = Z - Y
+        return Z, 0.5 * xp.sum(w @ (residual * residual))
+
+    def r_output_xp(self, xp, H, RZ):
+        """R{h} = R{z}."""
+        return RZ
 
 
 # Every loss, by its name: the name of its output units, which ``out_activation_`` records.

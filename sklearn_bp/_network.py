@@ -60,6 +60,20 @@ class Network:
             params.append((block[1:], block[0]))
         return params
 
+    def unpack_xp(self, xp, theta):
+        """:meth:`unpack` for a flat θ of any array-API namespace ``xp``, on its device."""
+        params = []
+        for start, stop, shape in self._blocks:
+            block = xp.reshape(theta[start:stop], shape)
+            params.append((block[1:, :], block[0, :]))
+        return params
+
+    def flatten_xp(self, xp, params):
+        """The flat vector laid out as θ from per-layer ``[(W(l), b(l)), ...]`` of namespace ``xp``:
+        the inverse of :meth:`unpack_xp`, one concatenation on the device."""
+        blocks = [xp.concat((xp.reshape(b, (1, -1)), W), axis=0) for W, b in params]
+        return xp.concat([xp.reshape(block, (-1,)) for block in blocks])
+
     def thetas(self, theta):
         """Return the course's matrices Θ(l), shape (s_{l+1}, s_l + 1), bias in column 0."""
         return [theta[start:stop].reshape(shape).T for start, stop, shape in self._blocks]
@@ -197,9 +211,14 @@ def may_overflow(network, params, X, dtype):
     the rows are found from a bound instead: |z(l+1)| ≤ max|a(l)| max_j ‖W(l)_{:,j}‖₁ + max|b(l)|,
     with max|a| ≤ 1 after a bounded unit.
     """
+    return overflow_rows(network, params, _abs_row_max(X), dtype)
+
+
+def overflow_rows(network, params, row_max, dtype):
+    """:func:`may_overflow` from max_j |x_ij| of every row, wherever the rows are."""
     largest = np.finfo(dtype).max
-    bound = np.asarray(_abs_row_max(X), dtype=np.float64)
-    overflows = np.zeros(X.shape[0], dtype=bool)
+    bound = np.asarray(row_max, dtype=np.float64)
+    overflows = np.zeros(bound.shape[0], dtype=bool)
     with np.errstate(over="ignore", invalid="ignore"):
         for layer, (W, b) in enumerate(params):
             bound = bound * np.abs(W).sum(axis=0).max(initial=0.0) + np.abs(b).max(initial=0.0)

@@ -30,6 +30,14 @@ from ._network import (
 )
 
 
+def saturated_share(Z, activation):
+    """Fraction of the entries of Z beyond the plateau of ``activation``; None without one."""
+    threshold = SATURATED_Z.get(activation)
+    if threshold is None:
+        return None
+    return float(np.mean(~(np.abs(Z) <= threshold)))
+
+
 class DataTerm:
     """Σ_i w_i cost(h(x_i), y_i) over fixed rows, its gradient and curvature products, as sums.
 
@@ -71,15 +79,14 @@ class DataTerm:
     def saturated_fraction(self, theta, n_rows=256):
         """Fraction of the first hidden layer's z(2) beyond the plateau of g, on ``n_rows``
         rows spread over X; None for activations without a plateau or no hidden layer."""
-        threshold = SATURATED_Z.get(self.network.activation)
-        if threshold is None or self.network.n_layers < 3:
+        if self.network.n_layers < 3:
             return None
         X = self.X
         rows = np.unique(np.linspace(0, X.shape[0] - 1, num=n_rows).astype(int))
         W, b = self.network.unpack(theta)[0]
         with np.errstate(over="ignore", invalid="ignore"):
             Z = np.asarray(X[rows] @ W.astype(X.dtype)) + b
-        return float(np.mean(~(np.abs(Z) <= threshold)))
+        return saturated_share(Z, self.network.activation)
 
     def largest_product_flops(self):
         """Floating-point operations of the largest matrix product of a block, 2 r s_l s_{l+1}."""

@@ -17,12 +17,20 @@ from typing import Any
 
 import numpy as np
 from scipy import sparse
+from sklearn import config_context, get_config
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._activations import ACTIVATIONS, SATURATED_Z
+from ._array_api import (
+    ArrayAPIDataTerm,
+    decision_output_xp,
+    device_block_rows,
+    host_dtype,
+    take_rows_xp,
+)
 from ._callbacks import CallbackSupportMixin, fit_task
 from ._dask import (
     DaskData,
@@ -40,6 +48,10 @@ from ._fixes import (
     _fit_context,
     caller_stacklevel,
     get_chunk_n_rows,
+    get_namespace,
+    get_namespace_and_device,
+    is_numpy_namespace,
+    to_host,
     validate_parameter_constraints,
 )
 from ._losses import LOSSES
@@ -49,6 +61,7 @@ from ._network import (
     Workspace,
     decision_output,
     may_overflow,
+    overflow_rows,
     scaled_decision_output,
     unscale,
 )
@@ -126,6 +139,7 @@ class Problem:
     validation_seed: int | None = None
     same_split: bool = False  # the previous fit held out the same rows
     dask: Any = None  # for dask inputs: the rows on the workers (``_dask.DaskData``)
+    xp: Any = None  # for arrays of another array-API namespace: that namespace, X on its device
 
 
 def block_rows(network, X, curvature=False):
@@ -164,6 +178,32 @@ def _warn_if_saturated(data, network, theta, estimator_name):
             UserWarning,
             stacklevel=caller_stacklevel(),
         )
+
+
+def device_namespace(X):
+    """``(xp, device)`` of X under ``array_api_dispatch`` when X is no NumPy array, else None.
+
+    Only such X take the array-API path: NumPy arrays, sparse matrices, lists and DataFrames
+    keep the NumPy path and its in-place kernels, with dispatch on or off.
+    """
+    if not get_config()["array_api_dispatch"]:
+        return None
+    xp, _, device = get_namespace_and_device(X)
+    return None if is_numpy_namespace(xp) else (xp, device)
+
+
+def on_home_device(array, like):
+    """``array`` (a NumPy array) in the namespace and on the device of ``like``."""
+    xp, _, device = get_namespace_and_device(like)
+    return xp.asarray(array, device=device)
+
+
+def flat(Z):
+    """The one column of Z as a vector, in Z's namespace."""
+    if isinstance(Z, np.ndarray):
+        return Z.ravel()
+    xp, _ = get_namespace(Z)
+    return xp.reshape(Z, (-1,))
 
 
 def _row_layout(problem):
@@ -463,6 +503,13 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         coefs, intercepts = (
             [array.copy() for array in arrays] for arrays in _coefs_intercepts(network, theta)
         )
+        if problem.xp is not None:  # on X's device in X's dtype, as scikit-learn's estimators
+            xp, _, device = get_namespace_and_device(problem.X)
+            dtype = problem.targets.Y.dtype
+            coefs, intercepts = (
+                [xp.asarray(array.astype(dtype), device=device) for array in arrays]
+                for arrays in (coefs, intercepts)
+            )
         return {
             "coefs_": coefs,
             "intercepts_": intercepts,
@@ -555,13 +602,19 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
                 )
                 check_total_weight(problem.dask.summary["train"][1], "The sample weights")
             return problem.dask.term()
-        X = problem.X if len(rows) == problem.X.shape[0] else problem.X[rows]
+        every_row = len(rows) == problem.X.shape[0]
+        Y, weight = problem.targets.Y[rows], problem.sample_weight[rows]
+        if problem.xp is not None:  # on X's device, all in one block if working_memory allows
+            X = problem.X if every_row else take_rows_xp(problem.xp, problem.X, rows)
+            blocks = device_block_rows(problem.network, X.shape[0], Y.dtype, curvature)
+            return ArrayAPIDataTerm(problem.network, problem.targets.loss, X, Y, weight, blocks)
+        X = problem.X if every_row else problem.X[rows]
         return DataTerm(
             problem.network,
             problem.targets.loss,
             X,
-            problem.targets.Y[rows],
-            problem.sample_weight[rows],
+            Y,
+            weight,
             block_rows(problem.network, X, curvature),
         )
 
@@ -611,6 +664,9 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         hidden = self._hidden_layer_sizes()
         if any_dask(X, y, sample_weight):
             return self._prepare_dask(X, y, sample_weight, hidden)
+        home = device_namespace(X)
+        if home is not None:
+            return self._prepare_array_api(X, y, sample_weight, hidden, home[0], dtype)
         with too_large_for_float("X"):
             X, y = validate_data(
                 self, X, y, accept_sparse=["csr", "csc"], dtype=list(dtype), **self._y_checks
@@ -618,9 +674,28 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         if sparse.issparse(X):
             X = X.tocsr()
         targets = self._encode_targets(y, X.dtype)
-        sample_weight = self._sample_weight(sample_weight, X, targets)
+        sample_weight = self._sample_weight(sample_weight, X, targets, X.dtype)
         network = Network((X.shape[1], *hidden, targets.n_outputs), self.activation)
         return Problem(X, targets, sample_weight, network)
+
+    def _prepare_array_api(self, X, y, sample_weight, hidden, xp, dtype):
+        """:meth:`_prepare` for X of another array-API namespace: X stays on its device.
+
+        Labels and weights (of any namespace and device) are encoded and checked on the
+        host, as NumPy ones are, once per fit; the data term copies the encoded targets and
+        the weights to X's device.
+        """
+        y, sample_weight = to_host(y), to_host(sample_weight)
+        with too_large_for_float("X"):
+            X, y = validate_data(
+                self, X, y, dtype=[getattr(xp, np.dtype(d).name) for d in dtype], **self._y_checks
+            )
+        X_dtype = host_dtype(xp, X.dtype)
+        with config_context(array_api_dispatch=False):  # everything here is NumPy
+            targets = self._encode_targets(y, X_dtype)
+            sample_weight = self._sample_weight(sample_weight, X, targets, X_dtype)
+        network = Network((X.shape[1], *hidden, targets.n_outputs), self.activation)
+        return Problem(X, targets, sample_weight, network, xp=xp)
 
     def _prepare_dask(self, X, y, sample_weight, hidden):
         """Check dask inputs and encode their targets chunk by chunk, without computing X."""
@@ -654,8 +729,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
                 )
         return [int(size) for size in sizes]
 
-    def _sample_weight(self, sample_weight, X, targets):
-        """The w_i of the cost, in X's dtype: sample weights, weighed by the targets' hook.
+    def _sample_weight(self, sample_weight, X, targets, dtype):
+        """The w_i of the cost, in ``dtype`` (X's): sample weights, weighed by the targets' hook.
 
         Computed in float64 and checked before the cast, so that weights beyond the range of
         X's dtype are refused instead of overflowing with a numpy warning.
@@ -665,8 +740,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
             )
         weight = self._weigh_targets(weight, targets)
-        _check_weights_fit_dtype(weight, X.dtype)
-        weight = weight.astype(X.dtype, copy=False)
+        _check_weights_fit_dtype(weight, dtype)
+        weight = weight.astype(dtype, copy=False)
         check_total_weight(weight, "The sample weights")
         return weight
 
@@ -717,8 +792,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         """Refuse targets that a warm-started fit cannot continue from: any, by default."""
 
     def _initial_theta(self, network, random_state):
-        if self._continues():
-            return network.pack(self.coefs_, self.intercepts_)
+        if self._continues():  # from the previous fit's device, if it had one
+            return network.pack(*self._host_parameters())
         return network.initial_theta(random_state)
 
     @property
@@ -770,9 +845,33 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         """
         check_is_fitted(self)
         network = self._network
-        return [
-            theta.copy() for theta in network.thetas(network.pack(self.coefs_, self.intercepts_))
-        ]
+        return [theta.copy() for theta in network.thetas(network.pack(*self._host_parameters()))]
+
+    def _host_parameters(self):
+        """``coefs_`` and ``intercepts_`` as NumPy arrays, from the device of a fit on one."""
+        return [to_host(W) for W in self.coefs_], [to_host(b) for b in self.intercepts_]
+
+    def _check_namespace(self, X, method):
+        """Refuse X of another namespace or device than the fit's, under ``array_api_dispatch``.
+
+        scikit-learn's convention (its ``check_same_namespace``): the fitted arrays live where
+        the training data lived, and a prediction does not move them behind the user's back.
+        """
+        check_is_fitted(self)
+        if not get_config()["array_api_dispatch"]:
+            return
+        fit_xp, _, fit_device = get_namespace_and_device(self.coefs_[0])
+        xp, _, device = get_namespace_and_device(X)
+        if is_numpy_namespace(fit_xp) and is_numpy_namespace(xp):
+            return
+        if fit_xp is xp and fit_device == device:
+            return
+        raise ValueError(
+            f"Inputs passed to {type(self).__name__}.{method}() must use the same namespace "
+            f"and the same device as those passed to fit(): the fit's arrays are "
+            f"{fit_xp.__name__} arrays on device {fit_device!r}, X is a {xp.__name__} array on "
+            f"device {device!r}. Move X to the fit's namespace and device, or fit on X's."
+        )
 
     @property
     def _loss(self):
@@ -782,6 +881,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        tags.array_api_support = True
         return tags
 
     def _map_rows(self, name, X, *, n_columns, ravel):
@@ -827,9 +927,22 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
 
         Returns ``Z, saturated``: ``saturated`` is None, or ``(rows, M, e)`` for the rows
         whose forward pass may overflow X's dtype (``Z`` holds them clipped into its range)
-        with their exact z = 2^e M from :func:`scaled_decision_output`.
+        with their exact z = 2^e M from :func:`scaled_decision_output`. Under
+        ``array_api_dispatch``, for X of another namespace, Z is on X's device
+        (:meth:`_device_output`).
         """
         check_is_fitted(self)
+        home = device_namespace(X)
+        if home is not None:
+            return self._device_output(X, *home)
+        if not isinstance(self.coefs_[0], np.ndarray):
+            raise ValueError(
+                f"This {type(self).__name__} was fitted on "
+                f"{type(self.coefs_[0]).__module__.split('.')[0]} "
+                f"arrays under array_api_dispatch: predict with "
+                f"sklearn.config_context(array_api_dispatch=True) on arrays of that namespace "
+                f"and device, or fit again on NumPy arrays."
+            )
         # scikit-learn's finiteness check sums X, which may overflow near the largest float32.
         with np.errstate(over="ignore", invalid="ignore"), too_large_for_float("X"):
             X = validate_data(
@@ -851,3 +964,33 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         M, exponents = scaled_decision_output(network, params64, X[rows].astype(np.float64))
         Z[rows] = unscale(M, exponents, X.dtype)
         return Z, (rows, M, exponents)
+
+    def _device_output(self, X, xp, device):
+        """:meth:`_output` on X's device; rows that may overflow are finished on the host.
+
+        Those rows (inputs near the largest float) take the exact scaled pass of the NumPy
+        path; their ``Z`` goes back to the device clipped, ``saturated`` stays on the host.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            X = validate_data(self, X, dtype=[xp.float64, xp.float32], reset=False)
+        network, dtype = self._network, host_dtype(xp, X.dtype)
+        params = [
+            (xp.astype(W, X.dtype), xp.astype(b, X.dtype))
+            for W, b in zip(self.coefs_, self.intercepts_)
+        ]
+        with np.errstate(over="ignore", invalid="ignore"):
+            Z = decision_output_xp(
+                xp, network, params, X, device_block_rows(network, X.shape[0], dtype)
+            )
+            row_max = to_host(xp.max(xp.abs(X), axis=1))
+        params64 = [
+            (W.astype(np.float64), b.astype(np.float64)) for W, b in zip(*self._host_parameters())
+        ]
+        rows = overflow_rows(network, params64, row_max, dtype)
+        if not rows.any():
+            return Z, None
+        X_rows = to_host(take_rows_xp(xp, X, np.flatnonzero(rows))).astype(np.float64)
+        M, exponents = scaled_decision_output(network, params64, X_rows)
+        Z = np.array(to_host(Z))
+        Z[rows] = unscale(M, exponents, dtype)
+        return xp.asarray(Z, device=device), (rows, M, exponents)

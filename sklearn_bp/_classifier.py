@@ -16,10 +16,10 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
 
-from ._base import BaseBackprop, Targets, short
+from ._base import BaseBackprop, Targets, flat, on_home_device, short
 from ._dask import is_dask_collection
-from ._fixes import StrOptions
-from ._losses import CLASSIFIER_LOSSES
+from ._fixes import StrOptions, get_namespace, to_host
+from ._losses import CLASSIFIER_LOSSES, log_softmax_xp
 
 
 def _as_float(value):
@@ -70,6 +70,16 @@ def output_log_proba(loss, Z, kind):
     if kind == "binary":
         return np.hstack([loss.log_h(-Z), log_h])
     return log_h - logsumexp(log_h, axis=1, keepdims=True)
+
+
+def output_log_proba_xp(xp, loss, Z, kind):
+    """:func:`output_log_proba` for z(L) of any array-API namespace, on its device."""
+    log_h = loss.log_h_xp(xp, Z)
+    if loss.name == "softmax" or kind == "multilabel":
+        return log_h
+    if kind == "binary":
+        return xp.concat((loss.log_h_xp(xp, -Z), log_h), axis=1)
+    return log_softmax_xp(xp, log_h)
 
 
 def scaled_log_proba(loss, M, exponents, kind):
@@ -543,8 +553,9 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         if is_dask_collection(X):
             binary = self._target_type == "binary"
             return self._map_rows("decision_function", X, n_columns=self.n_outputs_, ravel=binary)
+        self._check_namespace(X, "decision_function")
         Z, _ = self._output(X)
-        return Z.ravel() if self._target_type == "binary" else Z
+        return flat(Z) if self._target_type == "binary" else Z
 
     def predict(self, X):
         """Predict class labels for the rows of X.
@@ -571,10 +582,17 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         if is_dask_collection(X):
             multilabel = self._target_type == "multilabel"
             return self._map_rows("predict", X, n_columns=self.n_outputs_, ravel=not multilabel)
-        decision = decide(self.predict_proba(X), self._target_type)
+        self._check_namespace(X, "predict")
+        proba = self.predict_proba(X)
+        # Decided on the host: the labels may be strings, which no device holds.
+        decision = decide(to_host(proba), self._target_type)
         if self._target_type == "multilabel":
-            return decision.astype(self._y_dtype)
-        return self.classes_[decision]
+            labels = decision.astype(self._y_dtype)
+        else:
+            labels = self.classes_[decision]
+        if isinstance(proba, np.ndarray) or labels.dtype.kind not in "biuf":
+            return labels
+        return on_home_device(labels, proba)
 
     def predict_log_proba(self, X):
         """Predict the logarithm of class probabilities for the rows of X.
@@ -604,7 +622,12 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         """
         if is_dask_collection(X):
             return self._map_rows("predict_log_proba", X, n_columns=len(self.classes_), ravel=False)
+        self._check_namespace(X, "predict_log_proba")
         proba = self.predict_proba(X)
+        if not isinstance(proba, np.ndarray):
+            xp, _ = get_namespace(proba)
+            with np.errstate(divide="ignore"):  # log 0 = -inf, as documented
+                return xp.log(proba)
         log_proba = np.full_like(proba, -np.inf)
         return np.log(proba, out=log_proba, where=proba > 0)
 
@@ -637,8 +660,14 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         """
         if is_dask_collection(X):
             return self._map_rows("predict_proba", X, n_columns=len(self.classes_), ravel=False)
+        self._check_namespace(X, "predict_proba")
         Z, saturated = self._output(X)
-        return _proba(self._loss, Z, self._target_type, saturated)
+        if isinstance(Z, np.ndarray):
+            return _proba(self._loss, Z, self._target_type, saturated)
+        if saturated is not None:  # rows beyond the dtype's range: exact on the host
+            return on_home_device(_proba(self._loss, to_host(Z), self._target_type, saturated), Z)
+        xp, _ = get_namespace(Z)
+        return xp.exp(output_log_proba_xp(xp, self._loss, Z, self._target_type))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

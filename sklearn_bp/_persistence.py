@@ -17,6 +17,9 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import numpy as np
+from sklearn.base import BaseEstimator
+
 from ._version import __version__
 
 #: The types a skops file of a fitted sklearn-bp estimator needs trusted, beyond scikit-learn's.
@@ -126,6 +129,9 @@ def save_model(model, path):
     ------
     ValueError
         If the suffix of ``path`` names no known format.
+    TypeError
+        If a skops file is asked for a model that holds arrays of another namespace than
+        NumPy's (a fit on PyTorch or CuPy arrays under ``array_api_dispatch``).
 
     See Also
     --------
@@ -152,6 +158,8 @@ def save_model(model, path):
             f"Cannot tell the format of {str(path)!r} from its suffix: use .skops (recommended: "
             f"it loads without running code), .pkl, .pickle or .joblib."
         )
+    if kind == "skops":
+        _refuse_device_arrays(model)
     # Written next to the target and moved over it at the end: an error or an interrupt
     # half-way leaves an existing file as it was.
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -171,6 +179,36 @@ def save_model(model, path):
     finally:
         temporary.unlink(missing_ok=True)
     return path
+
+
+def _device_arrays(obj, depth=0):
+    """Types of the arrays of other namespaces than NumPy's (torch, CuPy, ...) that ``obj``,
+    its fitted attributes and the estimators it holds contain."""
+    if depth > 8:
+        return set()
+    if hasattr(obj, "__dlpack__") and not isinstance(obj, np.ndarray | np.generic):
+        return {f"{type(obj).__module__.split('.')[0]}.{type(obj).__name__}"}
+    if isinstance(obj, dict):
+        items = obj.values()
+    elif isinstance(obj, list | tuple):
+        items = obj
+    elif isinstance(obj, BaseEstimator):
+        items = vars(obj).values()
+    else:
+        return set()
+    return set().union(*(_device_arrays(item, depth + 1) for item in items))
+
+
+def _refuse_device_arrays(model):
+    """skops files hold NumPy arrays only: refuse a model fitted on a device's arrays."""
+    found = _device_arrays(model)
+    if found:
+        raise TypeError(
+            f"A skops file holds NumPy arrays only, and this model holds {sorted(found)} "
+            f"from a fit under array_api_dispatch. Move its arrays to NumPy first (scikit-learn "
+            f"1.9: sklearn.utils._array_api.move_estimator_to(model, numpy, 'cpu')), or save a "
+            f".pkl or .joblib file, which keeps them where they are."
+        )
 
 
 def load_model(path, *, trust_pickle=False):

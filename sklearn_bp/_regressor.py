@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 
-from ._base import BaseBackprop, Targets
+from ._base import BaseBackprop, Targets, flat
 from ._dask import is_dask_collection
 from ._losses import LOSSES
 
@@ -294,8 +294,9 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         if is_dask_collection(X):
             single = self.n_outputs_ == 1
             return self._map_rows("predict", X, n_columns=self.n_outputs_, ravel=single)
+        self._check_namespace(X, "predict")
         Z, _ = self._output(X)
-        return Z.ravel() if Z.shape[1] == 1 else Z
+        return flat(Z) if Z.shape[1] == 1 else Z
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -4,7 +4,21 @@ import warnings
 from contextlib import contextmanager
 
 import numpy as np
+from sklearn import config_context
 from sklearn.exceptions import ConvergenceWarning
+
+
+def array_api_unavailable():
+    """Why scikit-learn's ``array_api_dispatch`` cannot be switched on here, or None.
+
+    It needs SciPy 1.14 or later, imported with ``SCIPY_ARRAY_API=1`` (which the repository's
+    ``conftest.py`` sets), and, before scikit-learn 1.9, the array-api-compat package.
+    """
+    try:
+        with config_context(array_api_dispatch=True):
+            return None
+    except (ImportError, RuntimeError) as error:
+        return f"no array API dispatch: {error}"
 
 
 @contextmanager

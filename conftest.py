@@ -1,11 +1,14 @@
 """Set-up for every test, doctest and docs page that pytest collects.
 
 SciPy reads ``SCIPY_ARRAY_API`` once, when it is first imported, and scikit-learn's
-``array_api_dispatch`` needs it: set here, before any test module imports SciPy, so that the
-array-API tests (and scikit-learn's array-API estimator checks) run. A value the environment
-sets already wins.
+``array_api_dispatch`` needs it (with SciPy 1.14 or later): set here, before any test module
+imports SciPy, so that the array-API tests and scikit-learn's array-API estimator checks run.
+A value the environment sets already wins; older SciPy, which dispatch cannot use, is left
+as it is.
 """
 
 import os
+from importlib.metadata import version
 
-os.environ.setdefault("SCIPY_ARRAY_API", "1")
+if tuple(int(part) for part in version("scipy").split(".")[:2]) >= (1, 14):
+    os.environ.setdefault("SCIPY_ARRAY_API", "1")

@@ -38,9 +38,9 @@ except ImportError:  # pragma: no cover - exercised by .ci/run's lowest versions
         """scikit-learn before 1.9 has no callbacks (``sklearn.callback``): nothing to add."""
 
 
-try:  # scikit-learn >= 1.8
+try:  # scikit-learn 1.9 has it, 1.6.1 has not
     from sklearn.utils._array_api import move_to as _sklearn_move_to
-except ImportError:  # pragma: no cover - exercised by .ci/run's lowest versions
+except ImportError:  # pragma: no cover - .ci/run's lowest versions; tests/test_fixes.py
     _sklearn_move_to = None
 
 
@@ -116,15 +116,15 @@ def move_to(array, xp, device):
     """``array`` (of any namespace, on any device) in namespace ``xp`` on ``device``.
 
     scikit-learn's ``move_to`` (DLPack first, a copy through NumPy where a library lacks it);
-    before 1.8, the same through NumPy.
+    where scikit-learn has none, the copy through NumPy.
     """
     if _sklearn_move_to is not None:
         return _sklearn_move_to(array, xp=xp, device=device)
-    source, _, source_device = get_namespace_and_device(array)  # pragma: no cover
-    if source is xp and source_device == device:  # pragma: no cover
+    source, _, source_device = get_namespace_and_device(array)
+    if source is xp and source_device == device:
         return array
-    host = _convert_to_numpy(array, source)  # pragma: no cover
-    return host if _is_numpy_namespace(xp) else xp.asarray(host, device=device)  # pragma: no cover
+    host = array if _is_numpy_namespace(source) else _convert_to_numpy(array, source)
+    return host if _is_numpy_namespace(xp) else xp.asarray(host, device=device)
 
 
 def to_host(array):

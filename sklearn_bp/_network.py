@@ -102,6 +102,10 @@ class Network:
         return sum(float(np.dot(W.ravel(), W.ravel())) for W, _ in self.unpack(theta))
 
 
+# Blocks of fewer rows lose more in matrix-product efficiency than they gain (measured here).
+MIN_BLOCK_ROWS = 1024
+
+
 class Workspace:
     """Buffers for the forward and backward passes over blocks of at most ``block_rows`` rows.
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn import config_context
-from sklearn.datasets import load_diabetes, load_iris
+from sklearn.datasets import load_diabetes, load_iris, make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
@@ -367,3 +367,35 @@ def test_a_device_fit_saves_to_pickle_and_not_to_skops(space, tmp_path):
         space.get(loaded.predict_proba(space.put(IRIS_X))),
         space.get(estimator.predict_proba(space.put(IRIS_X))),
     )
+
+
+def test_numpy_blas_stays_on_one_thread_during_a_device_fit(space):
+    # NumPy's BLAS threads would fight a CPU device's own pool for the cores: the host only
+    # does the optimizer's vector work.
+    from threadpoolctl import threadpool_info
+
+    def numpy_blas_threads(*_):
+        counts.extend(
+            info["num_threads"]
+            for info in threadpool_info()
+            if info["user_api"] == "blas" and "numpy" in info["filepath"]
+        )
+
+    counts = []
+    X, y = make_classification(n_samples=3000, n_features=300, random_state=0)
+    fit_quietly(BackpropClassifier((64,), max_iter=3, callback=numpy_blas_threads), space.put(X), y)
+    assert counts and set(counts) == {1}
+
+
+def test_blocks_in_host_memory_are_of_host_block_size_within_working_memory(space):
+    from sklearn_bp._array_api import HOST_BLOCK_BYTES, device_block_rows
+
+    network = Network((5, 256, 256, 10))
+    X = space.put(np.zeros((50_000, 5)))
+    bytes_per_row = 3 * space.dtype.itemsize * (256 + 256 + 10)  # activations, deltas, scratch
+    in_host_memory = space.device.type == "cpu" if space.name == "torch" else True
+    by_working_memory = 2**30 // bytes_per_row  # scikit-learn's default: 1024 MiB
+    expected = HOST_BLOCK_BYTES // bytes_per_row if in_host_memory else by_working_memory
+    assert device_block_rows(network, X, space.dtype) == expected
+    with config_context(working_memory=4):
+        assert device_block_rows(network, X, space.dtype) == 4 * 2**20 // bytes_per_row

@@ -328,7 +328,9 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data; float32 data is computed in float32.
+            Training data; float32 data is computed in float32. Under scikit-learn's
+            ``array_api_dispatch``, also a PyTorch, CuPy or other array-API array, on whose
+            device the fit then runs (see "Running on a GPU" in the documentation).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets: class labels or a multilabel indicator matrix for a classifier.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -604,7 +606,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             return problem.dask.term()
         every_row = len(rows) == problem.X.shape[0]
         Y, weight = problem.targets.Y[rows], problem.sample_weight[rows]
-        if problem.xp is not None:  # on X's device, all in one block if working_memory allows
+        if problem.xp is not None:  # on X's device, in blocks sized for where it lives
             X = problem.X if every_row else take_rows_xp(problem.xp, problem.X, rows)
             blocks = device_block_rows(problem.network, X, Y.dtype, curvature)
             return ArrayAPIDataTerm(problem.network, problem.targets.loss, X, Y, weight, blocks)

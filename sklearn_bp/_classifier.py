@@ -260,7 +260,9 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
     coefs_ : list of ndarray
         ``coefs_[l - 1]`` has shape (s_l, s_{l+1}): the weights from layer l to layer l + 1
         (layers numbered from 1, as in the course), as in
-        :class:`~sklearn.neural_network.MLPClassifier`.
+        :class:`~sklearn.neural_network.MLPClassifier`. After a fit on
+        arrays of another array-API namespace (under ``array_api_dispatch``), arrays of that
+        namespace on X's device, in X's dtype; the same holds for ``intercepts_``.
 
     intercepts_ : list of ndarray
         ``intercepts_[l - 1]`` has shape (s_{l+1},): the bias weights into layer l + 1.
@@ -536,7 +538,8 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         z : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             For binary targets one value per row, positive where the second class of
             ``classes_`` is predicted, as scikit-learn's linear classifiers return; else one
-            column per class or label. In X's floating dtype.
+            column per class or label. In X's floating dtype. Under ``array_api_dispatch``,
+            for X of another array-API namespace, an array of that namespace on X's device.
 
         Examples
         --------
@@ -569,6 +572,8 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_labels)
             Predicted classes, or a label indicator matrix for multilabel targets.
+            Under ``array_api_dispatch``, for X of another array-API namespace, an array of that
+            namespace on X's device, except for string labels, which stay a NumPy array.
 
         Examples
         --------
@@ -608,7 +613,8 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
-            Log-probabilities, in the order of ``classes_``.
+            Log-probabilities, in the order of ``classes_``. Under ``array_api_dispatch``,
+            for X of another array-API namespace, an array of that namespace on X's device.
 
         Examples
         --------
@@ -647,6 +653,8 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         -------
         proba : ndarray of shape (n_samples, n_classes)
             Probabilities, in the order of ``classes_``, in X's floating dtype.
+            Under ``array_api_dispatch``, for X of another array-API namespace, an array of that
+            namespace on X's device.
 
         Examples
         --------

@@ -102,7 +102,9 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
 
     coefs_ : list of ndarray
         ``coefs_[l - 1]`` has shape (s_l, s_{l+1}): the weights from layer l to layer l + 1,
-        as in :class:`~sklearn.neural_network.MLPRegressor`.
+        as in :class:`~sklearn.neural_network.MLPRegressor`. After a fit on
+        arrays of another array-API namespace (under ``array_api_dispatch``), arrays of that
+        namespace on X's device, in X's dtype; the same holds for ``intercepts_``.
 
     intercepts_ : list of ndarray
         ``intercepts_[l - 1]`` has shape (s_{l+1},): the bias weights into layer l + 1.
@@ -279,6 +281,8 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
             The outputs h(x) = z(L), in X's floating dtype; one value per row for a single
             target, as :class:`~sklearn.neural_network.MLPRegressor` returns. Outputs beyond
             the range of X's dtype (features near its largest float) are clipped to it.
+            Under ``array_api_dispatch``, for X of another array-API namespace, an array of that
+            namespace on X's device.
 
         Examples
         --------

@@ -25,7 +25,7 @@ from ._activations import (
     ARRAY_API_DERIVATIVES,
     ARRAY_API_SECOND_DERIVATIVES,
 )
-from ._fixes import get_chunk_n_rows, get_namespace_and_device, to_host
+from ._fixes import float_dtypes, get_chunk_n_rows, get_namespace_and_device, to_host
 from ._network import MIN_BLOCK_ROWS, CurvatureWorkspace, Workspace, row_blocks
 from ._objective import DataTerm, saturated_share
 
@@ -129,6 +129,8 @@ class ArrayAPIDataTerm:
         self._w = xp.asarray(sample_weight, device=device)
         # Column sums as products with a vector of ones, as the NumPy path sums them.
         self._ones = xp.ones(self.block_rows, dtype=X.dtype, device=device)
+        # Blocks are added in float64 where the device has it, as the NumPy path adds them.
+        self._sum_dtype = float_dtypes(xp, device)[0]
         self._g_prime = ARRAY_API_DERIVATIVES[network.activation]
         self._g_second = ARRAY_API_SECOND_DERIVATIVES[network.activation]
 
@@ -172,6 +174,17 @@ class ArrayAPIDataTerm:
         """delta ⊙ g′, with g′ in terms of the activation A."""
         return delta if self._g_prime is None else delta * self._g_prime(self.xp, A)
 
+    def _add(self, total, value):
+        """total + value, in the dtype blocks are added in."""
+        value = self.xp.astype(value, self._sum_dtype, copy=False)
+        return value if total is None else total + value
+
+    def _add_layers(self, sums, block_sums):
+        """Per-layer (W, b) sums plus one block's."""
+        if sums is None:
+            return [(self._add(None, W), self._add(None, b)) for W, b in block_sums]
+        return [(self._add(W, bW), self._add(b, bb)) for (W, b), (bW, bb) in zip(sums, block_sums)]
+
     def _column_sums(self, M):
         return self._ones[: M.shape[0]] @ M
 
@@ -206,7 +219,7 @@ class ArrayAPIDataTerm:
         total, sums = None, None
         for X, Y, w in self._blocks():
             loss, block_sums = self._block_gradient(params, X, Y, w)
-            total, sums = _add(total, loss), _add_layers(sums, block_sums)
+            total, sums = self._add(total, loss), self._add_layers(sums, block_sums)
         return self._to_host(total, sums, gradient)
 
     def _block_gradient(self, params, X, Y, w):
@@ -242,8 +255,8 @@ class ArrayAPIDataTerm:
             H, _ = self.loss.loss_xp(self.xp, Z, Y, w)
             RZ, RA, RE = self._r_forward(params, directions, X, activations, H, w)
             block_sums = backward(params, directions, X, Y, w, activations, H, RZ, RA, RE)
-            sums = _add_layers(sums, block_sums)
-        self._to_host(self.xp.zeros((), dtype=self.X.dtype, device=self.device), sums, out)
+            sums = self._add_layers(sums, block_sums)
+        self._to_host(self.xp.zeros((), dtype=self._sum_dtype, device=self.device), sums, out)
 
     def _r_forward(self, params, directions, X, activations, H, w):
         """R{Z(l)} and R{A(l)} of every layer, and R{E(L)} = w ⊙ R{H}."""
@@ -287,14 +300,3 @@ class ArrayAPIDataTerm:
             E = self._times_g_prime(E_W, inputs)
             RE = previous
         return sums
-
-
-def _add(total, value):
-    return value if total is None else total + value
-
-
-def _add_layers(sums, block_sums):
-    """Per-layer (W, b) sums plus one block's."""
-    if sums is None:
-        return block_sums
-    return [(W + bW, b + bb) for (W, b), (bW, bb) in zip(sums, block_sums)]

@@ -47,10 +47,12 @@ from ._fixes import (
     _check_sample_weight,
     _fit_context,
     caller_stacklevel,
+    float_dtypes,
     get_chunk_n_rows,
     get_namespace,
     get_namespace_and_device,
     is_numpy_namespace,
+    move_to,
     to_host,
     validate_parameter_constraints,
 )
@@ -193,9 +195,10 @@ def device_namespace(X):
 
 
 def on_home_device(array, like):
-    """``array`` (a NumPy array) in the namespace and on the device of ``like``."""
+    """``array`` (a NumPy array) in the namespace and on the device of ``like`` (float64
+    becomes float32 on a device without float64)."""
     xp, _, device = get_namespace_and_device(like)
-    return xp.asarray(array, device=device)
+    return move_to(array, xp=xp, device=device)
 
 
 def flat(Z):
@@ -666,9 +669,11 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         hidden = self._hidden_layer_sizes()
         if any_dask(X, y, sample_weight):
             return self._prepare_dask(X, y, sample_weight, hidden)
+        # Labels and weights of any namespace are encoded and checked on the host.
+        y, sample_weight = to_host(y), to_host(sample_weight)
         home = device_namespace(X)
         if home is not None:
-            return self._prepare_array_api(X, y, sample_weight, hidden, home[0], dtype)
+            return self._prepare_array_api(X, y, sample_weight, hidden, home, dtype)
         with too_large_for_float("X"):
             X, y = validate_data(
                 self, X, y, accept_sparse=["csr", "csc"], dtype=list(dtype), **self._y_checks
@@ -680,17 +685,22 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         network = Network((X.shape[1], *hidden, targets.n_outputs), self.activation)
         return Problem(X, targets, sample_weight, network)
 
-    def _prepare_array_api(self, X, y, sample_weight, hidden, xp, dtype):
+    def _prepare_array_api(self, X, y, sample_weight, hidden, home, dtype):
         """:meth:`_prepare` for X of another array-API namespace: X stays on its device.
 
-        Labels and weights (of any namespace and device) are encoded and checked on the
-        host, as NumPy ones are, once per fit; the data term copies the encoded targets and
-        the weights to X's device.
+        Labels and weights are encoded and checked on the host, as NumPy ones are, once per
+        fit; the data term copies the encoded targets and the weights to X's device.
         """
-        y, sample_weight = to_host(y), to_host(sample_weight)
+        xp, device = home
+        on_device = float_dtypes(xp, device)
+        wanted = [getattr(xp, np.dtype(d).name) for d in dtype]
         with too_large_for_float("X"):
             X, y = validate_data(
-                self, X, y, dtype=[getattr(xp, np.dtype(d).name) for d in dtype], **self._y_checks
+                self,
+                X,
+                y,
+                dtype=[d for d in wanted if d in on_device] or on_device,
+                **self._y_checks,
             )
         X_dtype = host_dtype(xp, X.dtype)
         with config_context(array_api_dispatch=False):  # everything here is NumPy
@@ -974,7 +984,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         path; their ``Z`` goes back to the device clipped, ``saturated`` stays on the host.
         """
         with np.errstate(over="ignore", invalid="ignore"):
-            X = validate_data(self, X, dtype=[xp.float64, xp.float32], reset=False)
+            X = validate_data(self, X, dtype=float_dtypes(xp, device), reset=False)
         network, dtype = self._network, host_dtype(xp, X.dtype)
         params = [
             (xp.astype(W, X.dtype), xp.astype(b, X.dtype))

@@ -13,6 +13,7 @@ bars rich, and ``.skops`` files skops: ``pip install "sklearn-bp[cli]"``.
 
 import argparse
 import lzma
+import math
 import os
 import pickle
 import sys
@@ -527,7 +528,11 @@ def command_info(args):
     model = read_model(args.model, args.trust_pickle)
     estimator = final_estimator(model)
     sizes = [estimator.n_features_in_] + [coef.shape[1] for coef in estimator.coefs_]
-    n_params = sum(coef.size + b.size for coef, b in zip(estimator.coefs_, estimator.intercepts_))
+    # Sizes from shapes: a model fitted on a device holds tensors, whose .size is a method.
+    n_params = sum(
+        math.prod(coef.shape) + math.prod(b.shape)
+        for coef, b in zip(estimator.coefs_, estimator.intercepts_)
+    )
     rows = [("model", type(estimator).__name__)]
     wrapper, inner = None, model
     if hasattr(model, "regressor_"):  # fit --regressor: standardized targets

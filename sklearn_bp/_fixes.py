@@ -18,6 +18,7 @@ from sklearn.base import _fit_context
 from sklearn.utils._array_api import (
     _convert_to_numpy,
     _is_numpy_namespace,
+    _max_precision_float_dtype,
     get_namespace,
     get_namespace_and_device,
 )
@@ -38,7 +39,7 @@ except ImportError:  # pragma: no cover - exercised by .ci/run's lowest versions
         """scikit-learn before 1.9 has no callbacks (``sklearn.callback``): nothing to add."""
 
 
-try:  # scikit-learn 1.9 has it, 1.6.1 has not
+try:  # scikit-learn 1.8 and later have it, 1.6 and 1.7 have not
     from sklearn.utils._array_api import move_to as _sklearn_move_to
 except ImportError:  # pragma: no cover - .ci/run's lowest versions; tests/test_fixes.py
     _sklearn_move_to = None
@@ -52,6 +53,7 @@ __all__ = [
     "_check_sample_weight",
     "_fit_context",
     "caller_stacklevel",
+    "float_dtypes",
     "get_chunk_n_rows",
     "get_namespace",
     "get_namespace_and_device",
@@ -112,6 +114,14 @@ def caller_stacklevel():
 is_numpy_namespace = _is_numpy_namespace
 
 
+def float_dtypes(xp, device):
+    """The floating dtypes X may take on ``device``, widest first: float64 only where the
+    device has it (Apple's MPS has not)."""
+    if _max_precision_float_dtype(xp, device) == xp.float64:
+        return [xp.float64, xp.float32]
+    return [xp.float32]
+
+
 def move_to(array, xp, device):
     """``array`` (of any namespace, on any device) in namespace ``xp`` on ``device``.
 
@@ -138,5 +148,13 @@ def to_host(array):
     if not hasattr(array, "__dlpack__"):  # lists, DataFrames, ...: validation converts them
         return array
     # Only such an array's namespace tells how to move it: scikit-learn finds it under dispatch.
-    with sklearn.config_context(array_api_dispatch=True):
-        return move_to(array, xp=np, device="cpu")
+    try:
+        with sklearn.config_context(array_api_dispatch=True):
+            return move_to(array, xp=np, device="cpu")
+    except (ImportError, RuntimeError):
+        # No dispatch in this process (SciPy imported without SCIPY_ARRAY_API, say): DLPack,
+        # which every array-API array offers, asked for a copy in the host's memory.
+        try:
+            return np.from_dlpack(array, device="cpu")
+        except TypeError:  # NumPy before 2.1 takes no device
+            return np.from_dlpack(array)

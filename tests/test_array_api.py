@@ -7,6 +7,7 @@ those of the same parameters on the host.
 """
 
 import copy
+import os
 import warnings
 
 import numpy as np
@@ -399,3 +400,67 @@ def test_blocks_in_host_memory_are_of_host_block_size_within_working_memory(spac
     assert device_block_rows(network, X, space.dtype) == expected
     with config_context(working_memory=4):
         assert device_block_rows(network, X, space.dtype) == 4 * 2**20 // bytes_per_row
+
+
+def test_numpy_x_with_labels_and_weights_of_another_namespace(space):
+    # NumPy X takes the NumPy path under dispatch; its labels and weights may come from
+    # anywhere.
+    weight = np.random.RandomState(0).uniform(0.5, 2, size=len(IRIS_Y))
+    params = dict(hidden_layer_sizes=(3,), early_stopping=True, max_iter=10, random_state=0)
+    estimator = fit_quietly(
+        BackpropClassifier(**params), IRIS_X, space.put(IRIS_Y), sample_weight=space.put(weight)
+    )
+    with config_context(array_api_dispatch=False):
+        expected = fit_quietly(BackpropClassifier(**params), IRIS_X, IRIS_Y, sample_weight=weight)
+    assert isinstance(estimator.coefs_[0], np.ndarray)
+    assert_allclose(estimator.loss_curve_, expected.loss_curve_, rtol=space.rtol(1e-12, 1e-5))
+
+
+def test_a_device_fit_loads_into_a_process_without_dispatch(space, tmp_path):
+    # A pickle of a model fitted on a device, loaded where SciPy has no array API support:
+    # thetas_, a warm start on NumPy arrays and the command line's info still work.
+    import subprocess
+    import sys
+
+    from sklearn_bp import save_model
+
+    params = dict(hidden_layer_sizes=(3,), max_iter=5, warm_start=True)
+    estimator = fit_quietly(BackpropClassifier(**params), space.put(IRIS_X), IRIS_Y)
+    save_model(estimator, tmp_path / "device.pkl")
+    expected = [theta.tolist() for theta in estimator.thetas_]
+    script = f"""
+import warnings, numpy as np
+from sklearn_bp import load_model
+model = load_model("device.pkl", trust_pickle=True)
+assert [theta.tolist() for theta in model.thetas_] == {expected!r}
+warnings.simplefilter("ignore")
+model.fit(np.asarray({IRIS_X.tolist()!r}), np.asarray({IRIS_Y.tolist()!r}))
+assert isinstance(model.coefs_[0], np.ndarray) and len(model.loss_curve_) == 10
+"""
+    env = {**os.environ, "SCIPY_ARRAY_API": "0"}
+    info = [sys.executable, "-m", "sklearn_bp", "info", "device.pkl", "--trust-pickle"]
+    for command in ([sys.executable, "-c", script], info):
+        done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    assert "parameters" in done.stdout and str(3 * 5 + 4 * 3) in done.stdout
+
+
+def test_float32_sums_keep_their_digits_over_large_blocks(space):
+    # A device's blocks may hold all rows: the sum over them is a reduction, and blocks are
+    # added in float64, as the NumPy path adds them.
+    if space.dtype != np.float32:
+        pytest.skip("a float32 test")
+    rng = np.random.default_rng(0)
+    network = Network((8, 4, 1), "tanh")
+    X = rng.normal(size=(100_000, 8)) + 3.0
+    Y = (rng.random((100_000, 1)) < 0.5).astype(float)
+    weight = np.ones(100_000)
+    theta = network.initial_theta(np.random.RandomState(0))
+    exact = DataTerm(network, LOSSES["logistic"], X, Y, weight, 4096).loss_sum(theta)
+    for block_rows in (1024, 100_000):
+        term = ArrayAPIDataTerm(
+            network, LOSSES["logistic"], space.put(X), Y.astype(np.float32),
+            weight.astype(np.float32), block_rows,
+        )  # fmt: skip
+        gradient = np.empty(network.n_params)
+        assert abs(term.loss_gradient_sum(theta, gradient) - exact) < 1e-6 * exact

@@ -3,8 +3,9 @@ any device: GPUs included.
 
 Under scikit-learn's ``array_api_dispatch``, a fit on such arrays keeps X, the encoded targets
 and the weights on X's device for the whole fit. :class:`ArrayAPIDataTerm` offers the sums of
-``_objective.DataTerm`` (the same methods, the same formulas in the same order), so the
-objective, the optimizer and early stopping use it unchanged. What crosses between host and
+``_objective.DataTerm`` (the same methods and formulas; only the weighted sums over rows are
+reductions rather than matrix-vector products, see ``_losses``), so the objective, the
+optimizer and early stopping use it unchanged. What crosses between host and
 device at each evaluation:
 
 - θ (and v for a curvature product), float64 on the host, goes to the device once, in X's

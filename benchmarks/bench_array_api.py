@@ -25,7 +25,6 @@ transfers under 10% of an evaluation.
 
 import argparse
 import os
-import statistics
 import sys
 import time
 import warnings
@@ -34,6 +33,7 @@ os.environ.setdefault("SCIPY_ARRAY_API", "1")  # before SciPy is imported
 
 import numpy as np
 from _machine import cpu_model, git_revision, load_average
+from _timing import median_spread  # benchmarks/_timing.py
 from sklearn import config_context
 from sklearn.datasets import load_digits, make_classification
 from sklearn.exceptions import ConvergenceWarning
@@ -107,16 +107,6 @@ def put(xp, device, array):
     if xp is None:
         return array
     return xp.asarray(array) if device is None else xp.asarray(array, device=device)
-
-
-def median_spread(function, repeat):
-    function()  # warm-up: first calls compile kernels and fill memory pools
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), min(times), max(times)
 
 
 def objective_of(estimator, X, y):

@@ -18,21 +18,10 @@ of ``--repeat`` evaluations after one warm-up; the spread (min to max) is printe
 
 import argparse
 import os
-import statistics
-import time
 import warnings
 
 import numpy as np
-
-
-def _median_spread(function, repeat):
-    function()  # warm-up: first-call costs are not the fixed cost
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), min(times), max(times)
+from _timing import median_spread  # benchmarks/_timing.py, next to this script
 
 
 def _problem(n_rows, n_features=100, seed=0):
@@ -60,7 +49,7 @@ def _in_memory(X, y, repeat, threads):
 
     objective, theta, _ = _objective(BackpropClassifier(alpha=1.0), X, y)
     with threadpool_limits(threads):
-        return _median_spread(lambda: objective.loss_gradient(theta), repeat)
+        return median_spread(lambda: objective.loss_gradient(theta), repeat)
 
 
 def _distributed(X, y, repeat, chunks_per_worker, n_workers):
@@ -73,7 +62,7 @@ def _distributed(X, y, repeat, chunks_per_worker, n_workers):
     yd = da.from_array(y, chunks=rows)
     objective, theta, problem = _objective(BackpropClassifier(alpha=1.0), Xd, yd)
     try:
-        return _median_spread(lambda: objective.loss_gradient(theta), repeat)
+        return median_spread(lambda: objective.loss_gradient(theta), repeat)
     finally:
         problem.dask.close()
 

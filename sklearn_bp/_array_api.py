@@ -228,14 +228,19 @@ class ArrayAPIDataTerm:
         δ(l) = δ(l+1) Θ(l) .* g′(z(l)), Δ(l) = δ(l+1)ᵀ a(l)."""
         activations, Z = self._forward(params, X)
         H, loss = self.loss.loss_xp(self.xp, Z, Y, w)
-        delta = self._weigh(H - Y, w)
+        return loss, self._linear_backward(params, X, activations, self._weigh(H - Y, w))
+
+    def _linear_backward(self, params, X, activations, delta):
+        """Per-layer (A(l)ᵀ δ(l+1), colsum δ(l+1)) of the backward pass that starts from δ(L)
+        = ``delta`` and goes on by δ(l) = δ(l+1) W(l)ᵀ ⊙ g′: the gradient's, and G v's with
+        R{E(L)} in place of δ(L)."""
         sums = [None] * len(params)
         for layer in range(len(params) - 1, -1, -1):
             A = X if layer == 0 else activations[layer - 1]
             sums[layer] = (A.T @ delta, self._column_sums(delta))
             if layer > 0:
                 delta = self._times_g_prime(delta @ params[layer][0].T, A)
-        return loss, sums
+        return sums
 
     # Curvature: Pearlmutter's R-operator, as in ``_objective`` (whose comments have the
     # equations): one forward and one backward pass of directional derivatives.
@@ -275,13 +280,7 @@ class ArrayAPIDataTerm:
 
     def _gauss_newton_backward(self, params, directions, X, Y, w, activations, H, RZ, RA, RE):
         """G v of one block: R{E(l)} = (R{E(l+1)} W(l)ᵀ) ⊙ g′, Gv(W) = A(l)ᵀ R{E(l+1)}."""
-        sums = [None] * len(params)
-        for layer in range(len(params) - 1, -1, -1):
-            inputs = X if layer == 0 else activations[layer - 1]
-            sums[layer] = (inputs.T @ RE, self._column_sums(RE))
-            if layer > 0:
-                RE = self._times_g_prime(RE @ params[layer][0].T, inputs)
-        return sums
+        return self._linear_backward(params, X, activations, RE)
 
     def _exact_backward(self, params, directions, X, Y, w, activations, H, RZ, RA, RE):
         """H v of one block: the Gauss-Newton terms plus those that contain E."""

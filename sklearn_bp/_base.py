@@ -408,6 +408,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         train, validation = self._split(problem, random_state)
         theta0 = self._initial_theta(network, random_state)
         data = self._data_term(problem, train, method_spec(self.method).hessp)
+        coordinates = self._coordinates(data)
+        theta0 = self._start(theta0, coordinates)
         if not self._continues():
             _warn_if_saturated(data, network, theta0, type(self).__name__)
         objective = BackpropObjective(data, self.alpha)
@@ -436,6 +438,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             }[self.hessian],
             listeners=listeners,
             first_iteration=len(self._previous("loss_curve_")) + 1,
+            coordinates=coordinates,
         )
         with blas_threads_for(data.largest_product_flops()):
             x, result = minimize_objective(
@@ -660,9 +663,10 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         self._check_warm_start(problem)
         data = self._data_term(problem, np.arange(problem.X.shape[0]))
         random_state = check_random_state(self.random_state)
-        return BackpropObjective(data, self.alpha), self._initial_theta(
-            problem.network, random_state
+        theta0 = self._start(
+            self._initial_theta(problem.network, random_state), self._coordinates(data)
         )
+        return BackpropObjective(data, self.alpha), theta0
 
     def _prepare(self, X, y, sample_weight, dtype=(np.float64, np.float32)):
         """Validate the data and hyperparameters; encode the targets; lay out the network."""
@@ -807,6 +811,16 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         if self._continues():  # from the previous fit's device, if it had one
             return network.pack(*self._host_parameters())
         return network.initial_theta(random_state)
+
+    def _coordinates(self, data):
+        """The coordinates the method works in (``_optimize.Coordinates``); None for θ itself."""
+        return None
+
+    def _start(self, theta0, coordinates):
+        """The θ the fit starts from: a new fit draws the method's coordinates, not θ."""
+        if coordinates is None or self._continues():
+            return theta0
+        return coordinates.theta(theta0)
 
     @property
     def _network(self):

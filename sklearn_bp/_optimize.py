@@ -238,6 +238,58 @@ class Stop:
     message: str
 
 
+@dataclass(frozen=True)
+class Coordinates:
+    """The method's coordinates u of the parameters: θ = shift + scale ⊙ u, and J / factor.
+
+    A change of variables moves no minimum of J; it changes only what the method sees: the
+    size of its first steps and of the gradient its tolerances test. A regressor measures its
+    output layer in units of the targets (the mean on the output biases, the spread on the
+    output layer) and J in units of their variance, so that targets around 1e6, or of spread
+    1e-3, take the steps of standardized ones (``_objective.target_coordinates``).
+    """
+
+    shift: np.ndarray
+    scale: np.ndarray
+    factor: float
+
+    def theta(self, u):
+        """θ of the method's u."""
+        return self.shift + self.scale * u
+
+    def u(self, theta):
+        """The method's u of θ."""
+        return (theta - self.shift) / self.scale
+
+
+def target_coordinates(data):
+    """Coordinates in which the output layer is measured in units of the targets.
+
+    For identity outputs with the squared error. At zero output weights the outputs are the
+    output biases b, so the data term's own sums give the targets' weighted mean and spread:
+    at b = 0 its gradient with respect to b is −Σ_i w_i y_i, and at b = μ its cost is
+    ½ Σ_i w_i ‖y_i − μ‖². Written over the data term alone, this serves every place the rows
+    live, for the price of two evaluations.
+
+    The spread σ is the root mean variance of the target columns (1 for constant targets):
+    u = 0 on the output layer is b = μ, and a unit step of u there moves the outputs by σ.
+    """
+    network = data.network
+    theta = np.zeros(network.n_params, dtype=np.float64)
+    gradient = np.empty_like(theta)
+    data.loss_gradient_sum(theta, gradient)
+    _, output_bias = network.unpack(theta)[-1]
+    output_bias[:] = -network.unpack(gradient)[-1][1] / data.total_weight
+    spread = data.loss_gradient_sum(theta, gradient) / data.total_weight
+    variance = 2.0 * spread / output_bias.size
+    if not (np.isfinite(variance) and variance > np.finfo(np.float64).tiny):
+        variance = 1.0
+    scale = np.ones_like(theta)
+    output_W, output_b = network.unpack(scale)[-1]
+    output_W[...] = output_b[...] = np.sqrt(variance)
+    return Coordinates(shift=theta, scale=scale, factor=float(variance))
+
+
 @dataclass
 class Iteration:
     """The record of one iteration that the monitor hands to every listener, in order.
@@ -275,13 +327,19 @@ class Monitor:
         ``listener(record) -> Stop or None``, called after every iteration.
     first_iteration : int
         Number of the first iteration, so a warm-started fit continues the count.
+    coordinates : Coordinates or None
+        The coordinates the method works in, if not θ itself. Everything recorded (the loss
+        curve, the iterates the listeners get, the best point) is of θ and J.
     """
 
     _CACHE_SIZE = 4
 
-    def __init__(self, loss_gradient, curvature=None, *, listeners=(), first_iteration=1):
+    def __init__(
+        self, loss_gradient, curvature=None, *, listeners=(), first_iteration=1, coordinates=None
+    ):
         self.loss_gradient = loss_gradient
         self.curvature = curvature
+        self.coordinates = coordinates
         self.listeners = list(listeners)
         self.iteration = first_iteration - 1
         self.n_fun_evals = 0
@@ -292,12 +350,29 @@ class Monitor:
         self._recent = []  # (theta, loss, gradient norm) of the last evaluations
         self._start = time.perf_counter()
 
-    def fun(self, theta):
-        """J and ∇J for the method: counted, checked finite, remembered."""
-        if not np.isfinite(theta).all():
+    def to_method(self, theta):
+        """The method's coordinates of θ."""
+        return theta if self.coordinates is None else self.coordinates.u(theta)
+
+    def from_method(self, u):
+        """θ of the method's coordinates."""
+        return u if self.coordinates is None else self.coordinates.theta(u)
+
+    def fun(self, u):
+        """J and ∇J for the method, in its coordinates: counted, checked finite, remembered."""
+        if not np.isfinite(u).all():
             # The method itself broke down (a division by zero in its own step, say): end the
             # fit at the best parameters evaluated, not with an error about the network.
             raise _Stop("breakdown", BREAKDOWN_MESSAGE)
+        loss, gradient = self._evaluate(self.from_method(u))
+        if self.coordinates is None:
+            return loss, gradient
+        # d(J / c)/du = scale ⊙ ∇J / c, by the chain rule through θ = shift + scale ⊙ u.
+        factor = self.coordinates.factor
+        return loss / factor, gradient * (self.coordinates.scale / factor)
+
+    def _evaluate(self, theta):
+        """J and ∇J at θ: counted, checked finite, remembered."""
         loss, gradient = self.loss_gradient(theta)
         self.n_fun_evals += 1
         if not (np.isfinite(loss) and np.isfinite(gradient).all()):
@@ -315,12 +390,18 @@ class Monitor:
         self._recent = [(theta_copy, loss, _norm(gradient)), *self._recent[: self._CACHE_SIZE - 1]]
         return loss, gradient
 
-    def hessp(self, theta, v):
-        """The curvature product for the method, counted."""
-        if not (np.isfinite(theta).all() and np.isfinite(v).all()):
+    def hessp(self, u, v):
+        """The curvature product for the method, in its coordinates, counted."""
+        if not (np.isfinite(u).all() and np.isfinite(v).all()):
             raise _Stop("breakdown", BREAKDOWN_MESSAGE)
         self.n_hessp_evals += 1
-        return self.curvature(theta, v)
+        if self.coordinates is None:
+            return self.curvature(u, v)
+        # The Hessian in u is diag(scale) H diag(scale) / c.
+        scale = self.coordinates.scale
+        product = self.curvature(self.from_method(u), scale * v)
+        product *= scale / self.coordinates.factor
+        return product
 
     def recall(self, theta):
         """J and the norm of ∇J at θ if θ was among the last evaluations, else None."""
@@ -332,16 +413,17 @@ class Monitor:
     def loss_and_gradient_norm(self, theta):
         """J and the norm of ∇J at θ: remembered if θ was evaluated recently, else evaluated."""
         # Methods call back with a point they evaluated recently; evaluate only if not.
-        return self.recall(theta) or _with_norm(*self.fun(theta))
+        return self.recall(theta) or _with_norm(*self._evaluate(theta))
 
     def final_loss_and_gradient_norm(self, theta):
         """J and the norm of ∇J at the returned θ, not counted as an evaluation of the method."""
         return self.recall(theta) or _with_norm(*self.loss_gradient(theta))
 
-    def callback(self, theta, *state):
-        """Called by the method after each iteration with the iterate θ (trust-constr adds a
-        state): record it, hand the record to the listeners, stop the method if one asks."""
+    def callback(self, u, *state):
+        """Called by the method after each iteration with its iterate (trust-constr adds a
+        state): record θ, hand the record to the listeners, stop the method if one asks."""
         self.iteration += 1
+        theta = self.from_method(u)
         self.iterate = theta.copy()
         loss, gradient_norm = self.loss_and_gradient_norm(theta)
         self.loss_curve.append(loss)
@@ -532,7 +614,7 @@ def minimize_objective(monitor, theta0, *, method, max_iter, tol, options, early
         try:
             result = minimize(
                 monitor.fun,
-                theta0,
+                monitor.to_method(theta0),
                 jac=True,
                 hessp=hessp,
                 method=method,
@@ -540,6 +622,7 @@ def minimize_objective(monitor, theta0, *, method, max_iter, tol, options, early
                 options=options,
                 callback=monitor.callback,
             )
+            x = monitor.from_method(_check_solution(result, method, theta0.size))
         except _Stop as stop:
             if monitor.best_theta is None:
                 raise ValueError(
@@ -547,12 +630,13 @@ def minimize_objective(monitor, theta0, *, method, max_iter, tol, options, early
                     f"evaluating any finite ones."
                 ) from None
             result = monitor.stopped_result(stop)
+            x = result.x
         except KeyboardInterrupt:
             # Ctrl-C ends a long fit with the best parameters so far, not with nothing.
             if monitor.best_theta is None:
                 raise
             result = monitor.stopped_result(INTERRUPTED)
-    x = _check_solution(result, method, theta0.size)
+            x = result.x
     if early_stopping is not None:
         # Early stopping keeps the parameters of the best validation score, however it ended.
         x = early_stopping.choose(x)

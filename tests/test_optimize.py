@@ -11,6 +11,7 @@ from threadpoolctl import ThreadpoolController, threadpool_limits
 from sklearn_bp import BackpropClassifier
 from sklearn_bp._optimize import (
     METHODS,
+    Coordinates,
     Monitor,
     Stop,
     _is_scipy_bundled,
@@ -608,3 +609,55 @@ def test_listeners_see_every_iteration_in_order_and_may_end_the_fit():
     # The fit ends at the third iterate, the one the listeners saw last.
     np.testing.assert_array_equal(x, seen[-1][2])
     assert result["fun"] == seen[-1][1] == monitor.loss_curve[-1]
+
+
+def stretched(theta):
+    """J(θ) = ½ Σ_i d_i (θ_i − c_i)² with curvatures d_i from 1e-6 to 1e6."""
+    curvature = np.logspace(-6, 6, theta.size)
+    centre = np.arange(theta.size) * 1e3
+    residual = theta - centre
+    return 0.5 * float(residual @ (curvature * residual)), curvature * residual
+
+
+def test_the_method_sees_j_and_its_derivatives_in_its_coordinates():
+    rng = np.random.RandomState(0)
+    coordinates = Coordinates(
+        shift=rng.normal(size=5), scale=rng.uniform(0.5, 3.0, size=5), factor=7.0
+    )
+    curvature = rng.uniform(0.5, 2.0, size=5)
+
+    def loss_gradient(theta):
+        return 0.5 * float(curvature @ (theta - 1) ** 2), curvature * (theta - 1)
+
+    monitor = Monitor(loss_gradient, lambda theta, v: curvature * v, coordinates=coordinates)
+    u = rng.normal(size=5)
+    loss, gradient = monitor.fun(u)
+    theta = coordinates.shift + coordinates.scale * u
+    assert loss == pytest.approx(loss_gradient(theta)[0] / 7.0, rel=1e-15)
+    step = 1e-6
+    differences = [
+        (monitor.fun(u + step * e)[0] - monitor.fun(u - step * e)[0]) / (2 * step)
+        for e in np.eye(5)
+    ]
+    np.testing.assert_allclose(gradient, differences, rtol=1e-7)
+    v = rng.normal(size=5)
+    expected = coordinates.scale * curvature * coordinates.scale * v / 7.0
+    np.testing.assert_allclose(monitor.hessp(u, v), expected, rtol=1e-14)
+
+
+def test_coordinates_change_what_the_method_sees_not_what_is_recorded():
+    # The minimum lies where it lies; the loss curve, the iterates and x are of θ and J.
+    theta0 = np.zeros(3)
+    coordinates = Coordinates(shift=np.full(3, 5.0), scale=np.array([1.0, 10.0, 100.0]), factor=3)
+    seen = []
+    monitor = Monitor(
+        stretched,
+        listeners=[lambda record: seen.append(record.theta)],
+        coordinates=coordinates,
+    )
+    x, summary = minimize_objective(
+        monitor, theta0, method="L-BFGS-B", max_iter=500, tol=0, options=None
+    )
+    np.testing.assert_allclose(x, [0.0, 1e3, 2e3], atol=1e-6)
+    assert summary["fun"] == pytest.approx(stretched(x)[0], rel=1e-15)
+    assert monitor.loss_curve == [stretched(theta)[0] for theta in seen]

@@ -15,6 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_bp import BackpropRegressor, gradient_check
+from sklearn_bp._network import Network
 
 from .course_reference import G, central_differences
 
@@ -301,3 +302,53 @@ def test_warm_start_offers_its_start_to_early_stopping_only_on_the_same_rows():
     # A new split: the start was trained on these rows, so it is no candidate.
     scores = regressor.validation_scores_[-regressor.n_iter_ :]
     assert regressor.best_validation_score_ == max(scores)
+
+
+def scaled_targets(n_rows, scale, offset):
+    rng = np.random.RandomState(0)
+    X_data = rng.normal(size=(n_rows, 3))
+    y = X_data[:, 0] + 0.5 * np.sin(2 * X_data[:, 1]) + 0.1 * rng.normal(size=n_rows)
+    return X_data, (y - y.mean()) / y.std(), y * scale + offset
+
+
+@pytest.mark.parametrize("n_rows", [30, 200])
+@pytest.mark.parametrize("scale", [0.1, 1.0, 1e3, 1e6])
+@pytest.mark.parametrize("offset", [0.0, 1e6])
+def test_targets_of_any_scale_and_offset_fit_as_standardized_ones(n_rows, scale, offset):
+    X_data, standardized, y = scaled_targets(n_rows, scale, offset)
+    reference = BackpropRegressor(random_state=0).fit(X_data, standardized)
+    regressor = BackpropRegressor(random_state=0).fit(X_data, y)
+    assert regressor.score(X_data, y) > reference.score(X_data, standardized) - 0.02
+
+
+def test_the_output_layer_starts_in_units_of_the_targets():
+    X_data, _, y = scaled_targets(200, 1e3, 1e6)
+    weight = RNG.uniform(0.5, 2.0, size=200)
+    regressor = BackpropRegressor(random_state=0, hidden_layer_sizes=(4,))
+    _, theta = regressor._objective_at_start(X_data, y, weight)
+    mean = np.average(y, weights=weight)
+    spread = np.sqrt(np.average((y - mean) ** 2, weights=weight))
+    (W_hidden, _), (W_out, b_out) = Network((3, 4, 1), "logistic").unpack(theta)
+    epsilon_hidden, epsilon_out = np.sqrt(6 / (3 + 4)), np.sqrt(6 / (4 + 1))
+    assert np.abs(W_hidden).max() <= epsilon_hidden  # the hidden layer is drawn as before
+    assert np.abs(W_out).max() <= epsilon_out * spread
+    assert np.abs(W_out).max() > 0.1 * epsilon_out * spread
+    assert_allclose(b_out, mean, atol=epsilon_out * spread)
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1e-6])
+def test_targets_too_small_for_alpha_are_warned_about(scale):
+    X_data, _, y = scaled_targets(30, scale, 0.0)
+    with pytest.warns(UserWarning, match=r"Standardize y: TransformedTargetRegressor") as record:
+        fit_quietly(BackpropRegressor(random_state=0), X_data, y)
+    assert record[0].filename == __file__
+    alpha_there = 1e-4 / y.var()
+    assert f"alpha={alpha_there:.3g} would on standardized targets" in str(record[0].message)
+
+
+@pytest.mark.parametrize(("scale", "alpha"), [(1.0, 10.0), (0.1, 1e-4), (1e3, 1e-4)])
+def test_targets_large_enough_for_alpha_fit_without_warning(scale, alpha):
+    X_data, _, y = scaled_targets(30, scale, 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        fit_quietly(BackpropRegressor(random_state=0, alpha=alpha), X_data, y)

@@ -8,6 +8,7 @@ import warnings
 from functools import partial
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 
@@ -225,7 +226,12 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
     def _encode_targets(self, y, dtype):
         """One identity output per target column, y in X's dtype."""
         # validate_data has refused NaN, infinity, complex numbers and more than 2 dimensions,
-        # and converted object arrays of numbers to float64.
+        # and converted object arrays of numbers to float64; it lets sparse y through.
+        if sparse.issparse(y):
+            raise ValueError(
+                f"BackpropRegressor needs dense targets, got y as a sparse {y.format} matrix of "
+                f"shape {y.shape}: pass y.toarray(), or a 1-d array for a single target."
+            )
         y = np.asarray(y)
         if y.dtype.kind not in "biuf":
             raise ValueError(

@@ -698,6 +698,13 @@ REGRESSOR_FIT = [
     ),
     pytest.param(X, np.ones(20) + 1j, ValueError, "Complex data not supported", id="complex y"),
     pytest.param(
+        X,
+        sparse.csr_matrix(np.ones((20, 2))),
+        ValueError,
+        "needs dense targets, got y as a sparse csr matrix of shape (20, 2): pass y.toarray()",
+        id="sparse y",
+    ),
+    pytest.param(
         X.astype(np.float32),
         np.full(20, 1e39),
         ValueError,

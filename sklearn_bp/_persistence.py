@@ -10,8 +10,10 @@ Every fitted estimator records the versions it was trained with (:func:`library_
 loading it into another version of sklearn-bp warns with :class:`InconsistentVersionWarning`.
 """
 
+import mmap
 import os
 import pickle
+import pickletools
 import platform
 import tempfile
 import zipfile
@@ -28,8 +30,8 @@ TRUSTED_TYPES = (
     "sklearn_bp._regressor.BackpropRegressor",
 )
 
-# How a pickle (protocol 2 and later) or a compressed joblib file begins: zlib, gzip, bz2, xz,
-# lzma, lz4.
+# How a pickle of protocol 2 and later or a compressed joblib file begins: zlib, gzip, bz2, xz,
+# lzma, lz4. Protocols 0 and 1 have no header (see _is_pickle).
 PICKLE_STARTS = (
     b"\x80",
     b"\x78",
@@ -216,8 +218,9 @@ def load_model(path, *, trust_pickle=False):
 
     A skops file is recognized by its content, whatever its name, and loaded trusting only
     scikit-learn's types and :data:`TRUSTED_TYPES`: a file naming any other type is refused
-    before anything is built. Any other file is taken for a pickle or joblib file, which can
-    run arbitrary code as it loads: it is read only with ``trust_pickle=True``.
+    before anything is built. Any other file must be a pickle (of any protocol, 0 to 5) or a
+    joblib file, which can run arbitrary code as it loads: it is read only with
+    ``trust_pickle=True``.
 
     Parameters
     ----------
@@ -263,9 +266,7 @@ def load_model(path, *, trust_pickle=False):
         raise FileNotFoundError(f"No model file at {str(path)!r}.")
     if zipfile.is_zipfile(path):
         return _skops_io().load(path, trusted=list(TRUSTED_TYPES))
-    with path.open("rb") as file:
-        start = file.read(8)
-    if not start.startswith(PICKLE_STARTS):
+    if not _is_pickle(path):
         raise ValueError(
             f"{str(path)!r} is not a model file: neither a skops file nor a pickle or joblib file."
         )
@@ -278,3 +279,22 @@ def load_model(path, *, trust_pickle=False):
     import joblib
 
     return joblib.load(path)
+
+
+def _is_pickle(path):
+    """Whether the file at ``path`` is a pickle or a joblib file, told without loading it."""
+    with path.open("rb") as file:
+        if file.read(8).startswith(PICKLE_STARTS):
+            return True
+        if os.fstat(file.fileno()).st_size == 0:
+            return False  # nothing to map
+        # Protocols 0 and 1 begin with any opcode: parse the opcodes up to STOP, which builds
+        # nothing. Through a map, because a read of a length that a file claims, 2 GiB for
+        # instance, then returns what is there instead of allocating that length first.
+        with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            try:
+                for _ in pickletools.genops(data):
+                    pass
+            except ValueError:  # an unknown opcode, a malformed argument, no STOP
+                return False
+    return True

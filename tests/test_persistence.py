@@ -108,6 +108,39 @@ def test_pickle_is_loaded_only_when_trusted(suffix, tmp_path):
     np.testing.assert_array_equal(load_model(path, trust_pickle=True).predict(X), model.predict(X))
 
 
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_pickle_of_every_protocol_is_loaded_only_when_trusted(protocol, tmp_path):
+    # Protocols 0 and 1 begin with no header, unlike 2 and later.
+    model, X = _fitted("binary-strings")
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps(model, protocol=protocol))
+    with pytest.raises(ValueError, match="is not a skops file: it is a pickle or joblib file"):
+        load_model(path)
+    loaded = load_model(path, trust_pickle=True)
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"not a model\n",
+        b"",
+        b"c,y\n1,2\n",
+        b"(lp0\nI1\na",
+        b"T\xff\xff\xff\x7f",
+        b"\x8e" + bytes(8),
+    ],
+    ids=["text", "empty", "csv", "truncated-pickle", "huge-string", "huge-bytes"],
+)
+@pytest.mark.parametrize("trust_pickle", [False, True])
+def test_a_file_neither_skops_nor_pickle_is_no_model(content, trust_pickle, tmp_path):
+    path = tmp_path / "model.pkl"
+    path.write_bytes(content)
+    message = "is not a model file: neither a skops file nor a pickle or joblib file"
+    with pytest.raises(ValueError, match=message):
+        load_model(path, trust_pickle=trust_pickle)
+
+
 def test_skops_file_is_recognized_whatever_its_name(tmp_path):
     model, X = _fitted("binary-strings")
     path = tmp_path / "model.bin"

@@ -15,7 +15,8 @@ import os
 import pickle
 import pickletools
 import platform
-import tempfile
+import secrets
+import stat
 import zipfile
 from pathlib import Path
 
@@ -121,6 +122,8 @@ def save_model(model, path):
     path : str or path-like
         Where to write. ``.skops`` writes a skops file, which loads without running code (the
         recommended format); ``.pkl`` or ``.pickle`` a pickle; ``.joblib`` a joblib file.
+        The file is replaced whole, or left as it was if the save fails; a new file gets the
+        mode ``open(path, "wb")`` would give it, an existing one keeps its mode.
 
     Returns
     -------
@@ -134,6 +137,9 @@ def save_model(model, path):
     TypeError
         If a skops file is asked for a model that holds arrays of another namespace than
         NumPy's (a fit on PyTorch or CuPy arrays under ``array_api_dispatch``).
+    OSError
+        If the file cannot be written: no such folder, a folder at ``path``, no permission.
+        The error names ``path``, as ``open(path, "wb")`` would.
 
     See Also
     --------
@@ -162,25 +168,59 @@ def save_model(model, path):
         )
     if kind == "skops":
         _refuse_device_arrays(model)
-    # Written next to the target and moved over it at the end: an error or an interrupt
-    # half-way leaves an existing file as it was.
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    temporary = Path(temporary)
-    try:
-        if kind == "skops":
-            _skops_io().dump(model, temporary)
-        elif kind == "joblib":
-            import joblib
+    _write_replacing(path, lambda temporary: _DUMPS[kind](model, temporary))
+    return path
 
-            joblib.dump(model, temporary)
-        else:
-            with temporary.open("wb") as file:
-                pickle.dump(model, file, protocol=pickle.HIGHEST_PROTOCOL)
+
+def _dump_skops(model, path):
+    _skops_io().dump(model, path)
+
+
+def _dump_joblib(model, path):
+    import joblib
+
+    joblib.dump(model, path)
+
+
+def _dump_pickle(model, path):
+    with path.open("wb") as file:
+        pickle.dump(model, file, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+_DUMPS = {"skops": _dump_skops, "joblib": _dump_joblib, "pickle": _dump_pickle}
+
+
+def _write_replacing(path, write):
+    """Have ``write(temporary)`` write a file next to ``path``, then move it over ``path``.
+
+    An error or an interrupt half-way leaves an existing file as it was. The file ends as
+    ``open(path, "wb")`` would leave it: a new one with the mode that the umask (or the folder's
+    default ACL) gives, an existing one with its mode; and an ``OSError`` names ``path``.
+    """
+    # 64 random bits: O_EXCL would refuse a name already taken, which then practically never is.
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        write(temporary)
+        _copy_mode(path, temporary)  # after writing: a read-only mode would refuse the writes
         os.replace(temporary, path)
+    except OSError as error:
+        if error.errno is None or str(error.filename) != str(temporary):
+            raise
+        # The temporary is ours, not the user's: name the file the user asked for.
+        raise OSError(error.errno, error.strerror, str(path)) from None
     finally:
         temporary.unlink(missing_ok=True)
-    return path
+
+
+def _copy_mode(path, temporary):
+    """Give ``temporary`` the mode of the file at ``path``, if there is one."""
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISREG(status.st_mode):
+        os.chmod(temporary, stat.S_IMODE(status.st_mode))
 
 
 def _device_arrays(obj, depth=0):

@@ -1,7 +1,10 @@
 """Saving and loading: skops without trusting more than our own types, pickle only when trusted,
 the same predictions after every round trip, and a warning across versions."""
 
+import os
 import pickle
+import re
+import stat
 import warnings
 
 import numpy as np
@@ -166,6 +169,57 @@ def test_a_failed_save_leaves_the_existing_file_as_it_was(tmp_path):
         save_model(model, path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["model.pkl"]  # no temporary left
+
+
+posix_modes = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes and umask")
+
+
+@posix_modes
+@pytest.mark.parametrize("suffix", [".skops", ".pkl", ".joblib"])
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077], ids=oct)
+def test_a_new_file_gets_the_mode_of_a_plain_open(umask, suffix, tmp_path):
+    model, _ = _fitted("binary-strings")
+    previous = os.umask(umask)
+    try:
+        path = save_model(model, tmp_path / f"model{suffix}")
+        with open(tmp_path / "plain", "wb"):
+            pass
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~umask
+    assert os.stat(path).st_mode == os.stat(tmp_path / "plain").st_mode
+
+
+@posix_modes
+@pytest.mark.parametrize("suffix", [".skops", ".pkl", ".joblib"])
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o600, 0o444], ids=oct)
+def test_an_overwritten_file_keeps_its_mode(mode, suffix, tmp_path):
+    model, X = _fitted("binary-strings")
+    path = tmp_path / f"model{suffix}"
+    path.write_bytes(b"an older model")
+    path.chmod(mode)
+    save_model(model, path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == mode
+    loaded = load_model(path, trust_pickle=True)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+@pytest.mark.parametrize("suffix", [".skops", ".pkl", ".joblib"])
+def test_a_failed_save_names_the_path_given(suffix, tmp_path):
+    model, _ = _fitted("binary-strings")
+    missing = tmp_path / "nofolder" / f"model{suffix}"
+    with pytest.raises(
+        FileNotFoundError, match=rf"No such file or directory: {re.escape(repr(str(missing)))}$"
+    ) as error:
+        save_model(model, missing)
+    assert error.value.filename == str(missing)
+    folder = tmp_path / f"folder{suffix}"
+    folder.mkdir()
+    with pytest.raises(OSError, match=rf"{re.escape(repr(str(folder)))}$") as error:
+        save_model(model, folder)
+    assert error.value.filename == str(folder)
+    assert list(folder.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == [folder.name]  # no temporary left
 
 
 def test_fitted_state_records_the_versions():

@@ -2,9 +2,11 @@
 
 A skops file is data, not code: loading it builds only types the loader is told to trust. A
 fitted estimator of sklearn-bp holds arrays, numbers, strings, lists and dicts and nothing
-else, so that it loads trusting only its own type (:data:`TRUSTED_TYPES`); scikit-learn's own
-types (a ``StandardScaler`` in front of it, a ``Pipeline``) skops trusts by default. A pickle
-runs whatever code it names when loaded, so :func:`load_model` reads one only when told to.
+else, so that it loads trusting only its own type (:data:`TRUSTED_TYPES`); scikit-learn's
+estimators (a ``StandardScaler`` in front of it, a ``Pipeline``) skops trusts by default.
+scikit-learn's callbacks are not saved: they report on a fit, and are no part of the fitted model.
+A pickle runs whatever code it names when loaded, so :func:`load_model` reads one only when told
+to.
 
 Every fitted estimator records the versions it was trained with (:func:`library_versions`);
 loading it into another version of sklearn-bp warns with :class:`InconsistentVersionWarning`.
@@ -18,6 +20,7 @@ import platform
 import secrets
 import stat
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +44,15 @@ PICKLE_STARTS = (
     b"\xfd7zXZ\x00",
     b"\x5d\x00\x00",
     b"\x04\x22\x4d\x18",
+)
+
+# What scikit-learn's callbacks (sklearn.callback) keep on an estimator: those set_callbacks set
+# and, during a fit, their context. Code that reports on a fit, not a part of the fitted model.
+CALLBACK_ATTRIBUTES = (
+    "_skl_callbacks",
+    "_callback_fit_ctx",
+    "_skl_callbacks_to_teardown",
+    "_parent_callback_ctx",
 )
 
 # Suffix of the file name → format written by save_model.
@@ -123,7 +135,8 @@ def save_model(model, path):
         Where to write. ``.skops`` writes a skops file, which loads without running code (the
         recommended format); ``.pkl`` or ``.pickle`` a pickle; ``.joblib`` a joblib file.
         The file is replaced whole, or left as it was if the save fails; a new file gets the
-        mode ``open(path, "wb")`` would give it, an existing one keeps its mode.
+        mode ``open(path, "wb")`` would give it, an existing one keeps its mode. The
+        callbacks set by ``set_callbacks`` are not saved (the model keeps them).
 
     Returns
     -------
@@ -168,7 +181,8 @@ def save_model(model, path):
         )
     if kind == "skops":
         _refuse_device_arrays(model)
-    _write_replacing(path, lambda temporary: _DUMPS[kind](model, temporary))
+    with _callbacks_set_aside(model):
+        _write_replacing(path, lambda temporary: _DUMPS[kind](model, temporary))
     return path
 
 
@@ -223,13 +237,12 @@ def _copy_mode(path, temporary):
         os.chmod(temporary, stat.S_IMODE(status.st_mode))
 
 
-def _device_arrays(obj, depth=0):
-    """Types of the arrays of other namespaces than NumPy's (torch, CuPy, ...) that ``obj``,
-    its fitted attributes and the estimators it holds contain."""
-    if depth > 8:
-        return set()
-    if hasattr(obj, "__dlpack__") and not isinstance(obj, np.ndarray | np.generic):
-        return {f"{type(obj).__module__.split('.')[0]}.{type(obj).__name__}"}
+def _parts(obj, depth=0):
+    """``obj`` and all it holds: the items of its lists, tuples and dicts and the attributes of
+    its estimators, down to eight levels."""
+    yield obj
+    if depth >= 8:
+        return
     if isinstance(obj, dict):
         items = obj.values()
     elif isinstance(obj, list | tuple):
@@ -237,8 +250,37 @@ def _device_arrays(obj, depth=0):
     elif isinstance(obj, BaseEstimator):
         items = vars(obj).values()
     else:
-        return set()
-    return set().union(*(_device_arrays(item, depth + 1) for item in items))
+        return
+    for item in items:
+        yield from _parts(item, depth + 1)
+
+
+def _device_arrays(model):
+    """Types of the arrays of other namespaces than NumPy's (torch, CuPy, ...) in ``model``."""
+    return {
+        f"{type(part).__module__.split('.')[0]}.{type(part).__name__}"
+        for part in _parts(model)
+        if hasattr(part, "__dlpack__") and not isinstance(part, np.ndarray | np.generic)
+    }
+
+
+@contextmanager
+def _callbacks_set_aside(model):
+    """Take scikit-learn's callbacks off ``model`` and every estimator it holds, for a while.
+
+    Not in ``__getstate__``: a copy of an estimator pickled for a parallel grid search keeps
+    its callbacks, a saved model does not.
+    """
+    estimators = {id(part): part for part in _parts(model) if isinstance(part, BaseEstimator)}
+    aside = [
+        (state, {key: state.pop(key) for key in CALLBACK_ATTRIBUTES if key in state})
+        for state in (vars(estimator) for estimator in estimators.values())
+    ]
+    try:
+        yield
+    finally:
+        for state, callbacks in aside:
+            state.update(callbacks)
 
 
 def _refuse_device_arrays(model):
@@ -257,10 +299,10 @@ def load_model(path, *, trust_pickle=False):
     """Load a model saved by :func:`save_model` (or by skops, pickle or joblib).
 
     A skops file is recognized by its content, whatever its name, and loaded trusting only
-    scikit-learn's types and :data:`TRUSTED_TYPES`: a file naming any other type is refused
-    before anything is built. Any other file must be a pickle (of any protocol, 0 to 5) or a
-    joblib file, which can run arbitrary code as it loads: it is read only with
-    ``trust_pickle=True``.
+    :data:`TRUSTED_TYPES` and the types skops trusts by default (scikit-learn's estimators and
+    some of their parts): a file naming any other type is refused before anything is built.
+    Any other file must be a pickle (of any protocol, 0 to 5) or a joblib file, which can run
+    arbitrary code as it loads: it is read only with ``trust_pickle=True``.
 
     Parameters
     ----------
@@ -279,9 +321,9 @@ def load_model(path, *, trust_pickle=False):
     FileNotFoundError
         If there is no file at ``path``.
     ValueError
-        If the file is a pickle and ``trust_pickle`` is False, or no model file at all.
-    skops.io.exceptions.UntrustedTypesFoundException
-        If the skops file names a type outside scikit-learn's and :data:`TRUSTED_TYPES`.
+        If the file is a pickle and ``trust_pickle`` is False, a skops file that names a type
+        trusted neither by skops's defaults nor in :data:`TRUSTED_TYPES`, or no model file at
+        all.
 
     See Also
     --------
@@ -305,7 +347,7 @@ def load_model(path, *, trust_pickle=False):
     if not path.is_file():
         raise FileNotFoundError(f"No model file at {str(path)!r}.")
     if zipfile.is_zipfile(path):
-        return _skops_io().load(path, trusted=list(TRUSTED_TYPES))
+        return _load_skops(path)
     if not _is_pickle(path):
         raise ValueError(
             f"{str(path)!r} is not a model file: neither a skops file nor a pickle or joblib file."
@@ -319,6 +361,21 @@ def load_model(path, *, trust_pickle=False):
     import joblib
 
     return joblib.load(path)
+
+
+def _load_skops(path):
+    """Load a skops file, refusing it, before anything is built, if it names untrusted types."""
+    io = _skops_io()
+    untrusted = sorted(set(io.get_untrusted_types(file=path)) - set(TRUSTED_TYPES))
+    if untrusted:
+        raise ValueError(
+            f"Refusing to load {str(path)!r}: it names types that are not trusted: "
+            f"{', '.join(untrusted)}. load_model trusts only sklearn-bp's estimators and the "
+            f"types that skops trusts by default, which are scikit-learn's estimators and some of "
+            f"their parts, not every type of scikit-learn. If you trust the file's source, load "
+            f"it with skops.io.load(path, trusted=[...]) naming these types."
+        )
+    return io.load(path, trusted=list(TRUSTED_TYPES))
 
 
 def _is_pickle(path):

@@ -5,6 +5,8 @@ import os
 import pickle
 import re
 import stat
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -26,6 +28,15 @@ from sklearn_bp import (
 from .support import tampered_skops
 
 sio = pytest.importorskip("skops.io")
+
+try:  # scikit-learn 1.9 and later
+    from sklearn.callback import ProgressBar
+except ImportError:
+    ProgressBar = None
+
+needs_callbacks = pytest.mark.skipif(
+    ProgressBar is None, reason="scikit-learn's callbacks (sklearn.callback) need scikit-learn 1.9"
+)
 
 
 def _fitted(kind):
@@ -89,6 +100,16 @@ def test_trusted_types_name_the_estimators():
     )
 
 
+def _refusal(path, types):
+    return (
+        f"Refusing to load {str(path)!r}: it names types that are not trusted: {', '.join(types)}. "
+        f"load_model trusts only sklearn-bp's estimators and the types that skops trusts by "
+        f"default, which are scikit-learn's estimators and some of their parts, not every type "
+        f"of scikit-learn. If you trust the file's source, load it with skops.io.load(path, "
+        f"trusted=[...]) naming these types."
+    )
+
+
 @pytest.mark.parametrize(
     ("module", "name"), [("os", "system"), ("sklearn_bp._network", "Network"), ("builtins", "eval")]
 )
@@ -96,9 +117,54 @@ def test_skops_file_with_a_tampered_type_is_refused(module, name, tmp_path):
     model, _ = _fitted("binary-strings")
     path = tmp_path / "tampered.skops"
     path.write_bytes(tampered_skops(sio.dumps(model), module, name))
-    with pytest.raises(Exception, match=rf"{module}\.{name}") as error:
+    with pytest.raises(ValueError, match=f"^{re.escape(_refusal(path, [f'{module}.{name}']))}$"):
         load_model(path)
-    assert type(error.value).__name__ == "UntrustedTypesFoundException"
+
+
+def _with_progress_bar(in_pipeline=False):
+    X, y = load_iris(return_X_y=True)
+    model = BackpropClassifier(hidden_layer_sizes=(4,), alpha=1.0, random_state=0)
+    if in_pipeline:  # set on the pipeline, which propagates them to its steps
+        model = make_pipeline(StandardScaler(), model)
+    return model.set_callbacks(ProgressBar()).fit(X, y), X, y
+
+
+@needs_callbacks
+def test_refusal_of_a_scikit_learn_type_is_true(tmp_path):
+    # skops itself keeps the callbacks, and trusts no callback of scikit-learn's.
+    model, _, _ = _with_progress_bar()
+    path = tmp_path / "model.skops"
+    path.write_bytes(sio.dumps(model))
+    refusal = _refusal(path, ["sklearn.callback._progressbar.ProgressBar"])
+    with pytest.raises(ValueError, match=f"^{re.escape(refusal)}$"):
+        load_model(path)
+    completed = subprocess.run(
+        [sys.executable, "-m", "sklearn_bp", "info", "model.skops"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 1
+    assert _refusal("model.skops", ["sklearn.callback._progressbar.ProgressBar"]) in " ".join(
+        completed.stderr.split()
+    )
+
+
+@needs_callbacks
+@pytest.mark.parametrize("suffix", [".skops", ".pkl", ".joblib"])
+@pytest.mark.parametrize("in_pipeline", [False, True], ids=["estimator", "pipeline"])
+def test_callbacks_are_not_saved(in_pipeline, suffix, tmp_path):
+    model, X, y = _with_progress_bar(in_pipeline)
+    callbacks = model._skl_callbacks
+    path = save_model(model, tmp_path / f"model{suffix}")
+    assert model._skl_callbacks is callbacks  # the model saved keeps them
+    loaded = load_model(path, trust_pickle=True)
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    estimators = [loaded, *([step for _, step in loaded.steps] if in_pipeline else [])]
+    assert not any(hasattr(estimator, "_skl_callbacks") for estimator in estimators)
+    loaded.set_callbacks(ProgressBar())
+    np.testing.assert_array_equal(loaded.fit(X, y).predict_proba(X), model.predict_proba(X))
 
 
 @pytest.mark.parametrize("suffix", [".pkl", ".joblib", ".skops.bak"])

@@ -2,19 +2,25 @@
 
 A skops file is data, not code: loading it builds only types the loader is told to trust. A
 fitted estimator of sklearn-bp holds arrays, numbers, strings, lists and dicts and nothing
-else, so that it loads trusting only its own type (:data:`TRUSTED_TYPES`); scikit-learn's own
-types (a ``StandardScaler`` in front of it, a ``Pipeline``) skops trusts by default. A pickle
-runs whatever code it names when loaded, so :func:`load_model` reads one only when told to.
+else, so that it loads trusting only its own type (:data:`TRUSTED_TYPES`); scikit-learn's
+estimators (a ``StandardScaler`` in front of it, a ``Pipeline``) skops trusts by default.
+scikit-learn's callbacks are not saved: they report on a fit, and are no part of the fitted model.
+A pickle runs whatever code it names when loaded, so :func:`load_model` reads one only when told
+to.
 
 Every fitted estimator records the versions it was trained with (:func:`library_versions`);
 loading it into another version of sklearn-bp warns with :class:`InconsistentVersionWarning`.
 """
 
+import mmap
 import os
 import pickle
+import pickletools
 import platform
-import tempfile
+import secrets
+import stat
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +34,8 @@ TRUSTED_TYPES = (
     "sklearn_bp._regressor.BackpropRegressor",
 )
 
-# How a pickle (protocol 2 and later) or a compressed joblib file begins: zlib, gzip, bz2, xz,
-# lzma, lz4.
+# How a pickle of protocol 2 and later or a compressed joblib file begins: zlib, gzip, bz2, xz,
+# lzma, lz4. Protocols 0 and 1 have no header (see _is_pickle).
 PICKLE_STARTS = (
     b"\x80",
     b"\x78",
@@ -38,6 +44,15 @@ PICKLE_STARTS = (
     b"\xfd7zXZ\x00",
     b"\x5d\x00\x00",
     b"\x04\x22\x4d\x18",
+)
+
+# What scikit-learn's callbacks (sklearn.callback) keep on an estimator: those set_callbacks set
+# and, during a fit, their context. Code that reports on a fit, not a part of the fitted model.
+CALLBACK_ATTRIBUTES = (
+    "_skl_callbacks",
+    "_callback_fit_ctx",
+    "_skl_callbacks_to_teardown",
+    "_parent_callback_ctx",
 )
 
 # Suffix of the file name → format written by save_model.
@@ -119,6 +134,9 @@ def save_model(model, path):
     path : str or path-like
         Where to write. ``.skops`` writes a skops file, which loads without running code (the
         recommended format); ``.pkl`` or ``.pickle`` a pickle; ``.joblib`` a joblib file.
+        The file is replaced whole, or left as it was if the save fails; a new file gets the
+        mode ``open(path, "wb")`` would give it, an existing one keeps its mode. The
+        callbacks set by ``set_callbacks`` are not saved (the model keeps them).
 
     Returns
     -------
@@ -132,6 +150,9 @@ def save_model(model, path):
     TypeError
         If a skops file is asked for a model that holds arrays of another namespace than
         NumPy's (a fit on PyTorch or CuPy arrays under ``array_api_dispatch``).
+    OSError
+        If the file cannot be written: no such folder, a folder at ``path``, no permission.
+        The error names ``path``, as ``open(path, "wb")`` would.
 
     See Also
     --------
@@ -160,34 +181,68 @@ def save_model(model, path):
         )
     if kind == "skops":
         _refuse_device_arrays(model)
-    # Written next to the target and moved over it at the end: an error or an interrupt
-    # half-way leaves an existing file as it was.
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    temporary = Path(temporary)
-    try:
-        if kind == "skops":
-            _skops_io().dump(model, temporary)
-        elif kind == "joblib":
-            import joblib
-
-            joblib.dump(model, temporary)
-        else:
-            with temporary.open("wb") as file:
-                pickle.dump(model, file, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with _callbacks_set_aside(model):
+        _write_replacing(path, lambda temporary: _DUMPS[kind](model, temporary))
     return path
 
 
-def _device_arrays(obj, depth=0):
-    """Types of the arrays of other namespaces than NumPy's (torch, CuPy, ...) that ``obj``,
-    its fitted attributes and the estimators it holds contain."""
-    if depth > 8:
-        return set()
-    if hasattr(obj, "__dlpack__") and not isinstance(obj, np.ndarray | np.generic):
-        return {f"{type(obj).__module__.split('.')[0]}.{type(obj).__name__}"}
+def _dump_skops(model, path):
+    _skops_io().dump(model, path)
+
+
+def _dump_joblib(model, path):
+    import joblib
+
+    joblib.dump(model, path)
+
+
+def _dump_pickle(model, path):
+    with path.open("wb") as file:
+        pickle.dump(model, file, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+_DUMPS = {"skops": _dump_skops, "joblib": _dump_joblib, "pickle": _dump_pickle}
+
+
+def _write_replacing(path, write):
+    """Have ``write(temporary)`` write a file next to ``path``, then move it over ``path``.
+
+    An error or an interrupt half-way leaves an existing file as it was. The file ends as
+    ``open(path, "wb")`` would leave it: a new one with the mode that the umask (or the folder's
+    default ACL) gives, an existing one with its mode; and an ``OSError`` names ``path``.
+    """
+    # 64 random bits: O_EXCL would refuse a name already taken, which then practically never is.
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        write(temporary)
+        _copy_mode(path, temporary)  # after writing: a read-only mode would refuse the writes
+        os.replace(temporary, path)
+    except OSError as error:
+        if error.errno is None or str(error.filename) != str(temporary):
+            raise
+        # The temporary is ours, not the user's: name the file the user asked for.
+        raise OSError(error.errno, error.strerror, str(path)) from None
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _copy_mode(path, temporary):
+    """Give ``temporary`` the mode of the file at ``path``, if there is one."""
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISREG(status.st_mode):
+        os.chmod(temporary, stat.S_IMODE(status.st_mode))
+
+
+def _parts(obj, depth=0):
+    """``obj`` and all it holds: the items of its lists, tuples and dicts and the attributes of
+    its estimators, down to eight levels."""
+    yield obj
+    if depth >= 8:
+        return
     if isinstance(obj, dict):
         items = obj.values()
     elif isinstance(obj, list | tuple):
@@ -195,8 +250,37 @@ def _device_arrays(obj, depth=0):
     elif isinstance(obj, BaseEstimator):
         items = vars(obj).values()
     else:
-        return set()
-    return set().union(*(_device_arrays(item, depth + 1) for item in items))
+        return
+    for item in items:
+        yield from _parts(item, depth + 1)
+
+
+def _device_arrays(model):
+    """Types of the arrays of other namespaces than NumPy's (torch, CuPy, ...) in ``model``."""
+    return {
+        f"{type(part).__module__.split('.')[0]}.{type(part).__name__}"
+        for part in _parts(model)
+        if hasattr(part, "__dlpack__") and not isinstance(part, np.ndarray | np.generic)
+    }
+
+
+@contextmanager
+def _callbacks_set_aside(model):
+    """Take scikit-learn's callbacks off ``model`` and every estimator it holds, for a while.
+
+    Not in ``__getstate__``: a copy of an estimator pickled for a parallel grid search keeps
+    its callbacks, a saved model does not.
+    """
+    estimators = {id(part): part for part in _parts(model) if isinstance(part, BaseEstimator)}
+    aside = [
+        (state, {key: state.pop(key) for key in CALLBACK_ATTRIBUTES if key in state})
+        for state in (vars(estimator) for estimator in estimators.values())
+    ]
+    try:
+        yield
+    finally:
+        for state, callbacks in aside:
+            state.update(callbacks)
 
 
 def _refuse_device_arrays(model):
@@ -215,9 +299,10 @@ def load_model(path, *, trust_pickle=False):
     """Load a model saved by :func:`save_model` (or by skops, pickle or joblib).
 
     A skops file is recognized by its content, whatever its name, and loaded trusting only
-    scikit-learn's types and :data:`TRUSTED_TYPES`: a file naming any other type is refused
-    before anything is built. Any other file is taken for a pickle or joblib file, which can
-    run arbitrary code as it loads: it is read only with ``trust_pickle=True``.
+    :data:`TRUSTED_TYPES` and the types skops trusts by default (scikit-learn's estimators and
+    some of their parts): a file naming any other type is refused before anything is built.
+    Any other file must be a pickle (of any protocol, 0 to 5) or a joblib file, which can run
+    arbitrary code as it loads: it is read only with ``trust_pickle=True``.
 
     Parameters
     ----------
@@ -236,9 +321,9 @@ def load_model(path, *, trust_pickle=False):
     FileNotFoundError
         If there is no file at ``path``.
     ValueError
-        If the file is a pickle and ``trust_pickle`` is False, or no model file at all.
-    skops.io.exceptions.UntrustedTypesFoundException
-        If the skops file names a type outside scikit-learn's and :data:`TRUSTED_TYPES`.
+        If the file is a pickle and ``trust_pickle`` is False, a skops file that names a type
+        trusted neither by skops's defaults nor in :data:`TRUSTED_TYPES`, or no model file at
+        all.
 
     See Also
     --------
@@ -262,10 +347,8 @@ def load_model(path, *, trust_pickle=False):
     if not path.is_file():
         raise FileNotFoundError(f"No model file at {str(path)!r}.")
     if zipfile.is_zipfile(path):
-        return _skops_io().load(path, trusted=list(TRUSTED_TYPES))
-    with path.open("rb") as file:
-        start = file.read(8)
-    if not start.startswith(PICKLE_STARTS):
+        return _load_skops(path)
+    if not _is_pickle(path):
         raise ValueError(
             f"{str(path)!r} is not a model file: neither a skops file nor a pickle or joblib file."
         )
@@ -278,3 +361,37 @@ def load_model(path, *, trust_pickle=False):
     import joblib
 
     return joblib.load(path)
+
+
+def _load_skops(path):
+    """Load a skops file, refusing it, before anything is built, if it names untrusted types."""
+    io = _skops_io()
+    untrusted = sorted(set(io.get_untrusted_types(file=path)) - set(TRUSTED_TYPES))
+    if untrusted:
+        raise ValueError(
+            f"Refusing to load {str(path)!r}: it names types that are not trusted: "
+            f"{', '.join(untrusted)}. load_model trusts only sklearn-bp's estimators and the "
+            f"types that skops trusts by default, which are scikit-learn's estimators and some of "
+            f"their parts, not every type of scikit-learn. If you trust the file's source, load "
+            f"it with skops.io.load(path, trusted=[...]) naming these types."
+        )
+    return io.load(path, trusted=list(TRUSTED_TYPES))
+
+
+def _is_pickle(path):
+    """Whether the file at ``path`` is a pickle or a joblib file, told without loading it."""
+    with path.open("rb") as file:
+        if file.read(8).startswith(PICKLE_STARTS):
+            return True
+        if os.fstat(file.fileno()).st_size == 0:
+            return False  # nothing to map
+        # Protocols 0 and 1 begin with any opcode: parse the opcodes up to STOP, which builds
+        # nothing. Through a map, because a read of a length that a file claims, 2 GiB for
+        # instance, then returns what is there instead of allocating that length first.
+        with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            try:
+                for _ in pickletools.genops(data):
+                    pass
+            except ValueError:  # an unknown opcode, a malformed argument, no STOP
+                return False
+    return True

@@ -9,6 +9,7 @@ import inspect
 import sys
 from pathlib import Path
 
+import joblib
 import numpy as np
 import sklearn
 from scipy import sparse
@@ -89,22 +90,26 @@ def scipy_solver_options(solver):
     return known - _NOT_OPTIONS
 
 
-_PACKAGE = Path(__file__).resolve().parent
-_SKLEARN = Path(sklearn.__file__).resolve().parent
+# The frames a warning of a fit looks past: ours, scikit-learn's (``_fit_context``, a search's
+# ``_fit_and_score``) and joblib's, which runs a search's fits one after another when n_jobs=1.
+_PASSED_BY = tuple(
+    Path(file).resolve().parent for file in (__file__, sklearn.__file__, joblib.__file__)
+)
 
 
 def caller_stacklevel():
     """The ``stacklevel`` of ``warnings.warn`` that points at the user's line.
 
     Counts the frames from the caller of this function outwards until the first one outside
-    sklearn-bp and outside scikit-learn (whose ``_fit_context`` wraps ``fit``), so that a
-    warning raised deep in a fit names the line that called ``fit``, however deep the call.
+    sklearn-bp, scikit-learn (whose ``_fit_context`` wraps ``fit``) and joblib (which runs a
+    search's fits), so that a warning raised deep in a fit names the line that called ``fit``,
+    however deep the call, in a grid search too.
     """
     frame = sys._getframe(1)
     level = 1
     while frame is not None:
         path = Path(frame.f_code.co_filename).resolve()
-        if not (path.is_relative_to(_PACKAGE) or path.is_relative_to(_SKLEARN)):
+        if not any(path.is_relative_to(folder) for folder in _PASSED_BY):
             return level
         frame = frame.f_back
         level += 1

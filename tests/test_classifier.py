@@ -267,6 +267,16 @@ def test_convergence_warning_on_iteration_limit_points_at_the_caller(small):
     assert record[0].filename == __file__
 
 
+def test_warnings_of_a_grid_search_point_at_the_caller(small):
+    # With n_jobs=1 joblib runs the fits itself: its frames are passed by, as scikit-learn's.
+    X, y = small
+    search = GridSearchCV(BackpropClassifier(max_iter=3), {"alpha": [1.0]}, cv=2, n_jobs=1)
+    with pytest.warns(ConvergenceWarning, match="Increase max_iter") as record:
+        search.fit(X, y)
+    assert len(record) == 3  # two folds and the refit
+    assert {warning.filename for warning in record} == {__file__}
+
+
 def test_n_iter_counts_iterations_allowed_by_options(small):
     X, y = small
     with pytest.warns(ConvergenceWarning, match=r"after 12 iteration"):

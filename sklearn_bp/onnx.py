@@ -3,7 +3,7 @@
 Importing this module registers a converter and a shape calculator for
 :class:`~sklearn_bp.BackpropClassifier` and :class:`~sklearn_bp.BackpropRegressor` with skl2onnx,
 and for the classifier skl2onnx's classifier parser (options ``zipmap`` and ``nocl``), so that
-:func:`skl2onnx.to_onnx` converts any pipeline that holds them. :func:`to_onnx` does it in one
+``skl2onnx.to_onnx`` converts any pipeline that holds them. :func:`~sklearn_bp.onnx.to_onnx` does it in one
 call. Nothing else in sklearn-bp imports skl2onnx: ``pip install skl2onnx onnx``.
 
 The graph is the forward pass of ``decision_function`` followed by the estimator's own output
@@ -19,7 +19,7 @@ formulas, in the input's floating dtype (float32 or float64):
 
 What the graph does not hold is the estimator's exact path for rows so large that the forward
 pass overflows the dtype (max|x| near 3.4e38 in float32, 1.8e308 in float64, divided by the
-weights' growth, see :func:`overflow_limit`): there onnxruntime computes with infinities and may
+weights' growth, see :func:`~sklearn_bp.onnx.overflow_limit`): there onnxruntime computes with infinities and may
 return NaN where ``predict_proba`` is finite.
 """
 
@@ -332,7 +332,7 @@ update_registered_converter(
 def to_onnx(model, X, *, options=None, target_opset=None, name=None):
     """Convert a fitted estimator or pipeline to ONNX, classifiers without ZipMap.
 
-    :func:`skl2onnx.to_onnx` with the input's name ``"X"`` and type taken from ``X`` (float32
+    ``skl2onnx.to_onnx`` with the input's name ``"X"`` and type taken from ``X`` (float32
     or float64; other dtypes are converted as float32), and ``zipmap=False`` for every
     :class:`~sklearn_bp.BackpropClassifier`, so that onnxruntime returns the labels and a
     plain array of probabilities.

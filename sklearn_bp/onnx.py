@@ -2,9 +2,9 @@
 
 Importing this module registers a converter and a shape calculator for
 :class:`~sklearn_bp.BackpropClassifier` and :class:`~sklearn_bp.BackpropRegressor` with skl2onnx,
-and for the classifier skl2onnx's classifier parser (options ``zipmap`` and ``nocl``), so that
-``skl2onnx.to_onnx`` converts any pipeline that holds them. :func:`~sklearn_bp.onnx.to_onnx` does it in one
-call. Nothing else in sklearn-bp imports skl2onnx: ``pip install skl2onnx onnx``.
+and for the classifier skl2onnx's classifier parser (options ``zipmap`` and ``nocl``), so
+that ``skl2onnx.to_onnx`` converts any pipeline that holds them; :func:`to_onnx` does it in
+one call. Nothing else in sklearn-bp imports skl2onnx: ``pip install skl2onnx onnx``.
 
 The graph is the forward pass of ``decision_function`` followed by the estimator's own output
 formulas, in the input's floating dtype (float32 or float64):
@@ -19,8 +19,8 @@ formulas, in the input's floating dtype (float32 or float64):
 
 What the graph does not hold is the estimator's exact path for rows so large that the forward
 pass overflows the dtype (max|x| near 3.4e38 in float32, 1.8e308 in float64, divided by the
-weights' growth, see :func:`~sklearn_bp.onnx.overflow_limit`): there onnxruntime computes with infinities and may
-return NaN where ``predict_proba`` is finite.
+weights' growth, see :func:`overflow_limit`): there onnxruntime computes with infinities and
+may return NaN where ``predict_proba`` is finite.
 """
 
 import importlib

@@ -99,7 +99,7 @@ def overflow_limit(estimator, dtype=np.float32):
 
     Below this bound every z(l) of the forward pass stays within ``dtype``'s range, so
     onnxruntime's outputs are finite and match the estimator's. It is the estimator's own
-    bound, |z(l+1)| ≤ max|a(l)| max_j ‖W(l)_{:,j}‖₁ + max|b(l)|, with max|a| ≤ 1 after a
+    bound, ``|z(l+1)| ≤ max|a(l)| max_j ‖W(l)_{:,j}‖₁ + max|b(l)|``, with max|a| ≤ 1 after a
     logistic or tanh unit, solved for max|x|.
 
     Parameters

@@ -12,3 +12,12 @@ from importlib.metadata import version
 
 if tuple(int(part) for part in version("scipy").split(".")[:2]) >= (1, 14):
     os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+# The ONNX export's module and page need skl2onnx and onnxruntime (the onnx extra): without
+# them, their doctests are not collected (tests/test_onnx.py skips with the reason).
+collect_ignore = []
+try:
+    import onnxruntime  # noqa: F401
+    import skl2onnx  # noqa: F401
+except ImportError:
+    collect_ignore += ["sklearn_bp/onnx.py", "docs/deploying.rst"]

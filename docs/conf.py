@@ -63,6 +63,7 @@ numpydoc_xref_ignore = {
     "n_outputs", "n_params", "n_classes", "n_layers", "fan_in", "fan_out", "s_l", "s_", "1",
     "L", "None", "True", "False", "to", "int", "float", "str", "bool", "dict", "list", "tuple",
     "object", "inf", "an", "from", "n_labels", "skops.io.exceptions.UntrustedTypesFoundException",
+    "onnx.ModelProto",
 }  # fmt: skip
 
 # Links to the documentation of the libraries sklearn-bp builds on. Each is fetched from the

@@ -12,6 +12,7 @@ bars rich, and ``.skops`` files skops: ``pip install "sklearn-bp[cli]"``.
 """
 
 import argparse
+import importlib
 import lzma
 import math
 import os
@@ -622,6 +623,40 @@ def command_demo(args):
 # The parser ---------------------------------------------------------------------------------
 
 
+def command_export(args):
+    try:  # by its name, so that it is looked up again if skl2onnx has been installed since
+        bp_onnx = importlib.import_module("sklearn_bp.onnx")
+    except ImportError as error:
+        raise UserError(_one_line(error)) from None
+    model = read_model(args.model, args.trust_pickle)
+    final_estimator(model)  # refuses files that hold no fitted sklearn-bp model
+    if hasattr(model, "regressor_"):
+        raise UserError(
+            "Exporting a TransformedTargetRegressor (fit --regressor) is not supported: "
+            "skl2onnx has no converter for it."
+        )
+    dtype = np.float64 if args.float64 else np.float32
+    onx = bp_onnx.to_onnx(model, np.zeros((1, model.n_features_in_), dtype=dtype))
+    Path(args.output).write_bytes(onx.SerializeToString())
+
+    def shape(value):
+        dims = value.type.tensor_type.shape.dim
+        # A dimension left open (the number of rows) has neither a value nor a name.
+        sizes = [str(dim.dim_value) if dim.HasField("dim_value") else "N" for dim in dims]
+        return "(" + ", ".join(sizes) + ")"
+
+    def element(value):
+        from onnx import TensorProto
+
+        return TensorProto.DataType.Name(value.type.tensor_type.elem_type).lower()
+
+    print(f"ONNX model written to {args.output}")
+    for kind, values in (("input", onx.graph.input), ("output", onx.graph.output)):
+        for value in values:
+            print(f"{kind:<6}  {value.name}: {element(value)} {shape(value)}")
+    return 0
+
+
 def _network_options(parser, *, hidden_default):
     parser.add_argument(
         "--regressor", action="store_true", help="a BackpropRegressor (default: a classifier)"
@@ -758,6 +793,23 @@ def build_parser():
 
     demo = commands.add_parser("demo", help="train on scikit-learn's digits and report")
     demo.set_defaults(run=command_demo)
+
+    export = commands.add_parser(
+        "export",
+        help="export a saved model to ONNX",
+        description="Write a saved model as an ONNX file for onnxruntime and the other ONNX "
+        'runtimes; needs skl2onnx and onnx (pip install skl2onnx onnx, or ".[onnx]").',
+    )
+    export.add_argument("model", metavar="MODEL", help="a model saved by fit")
+    export.add_argument("-o", "--output", required=True, metavar="OUT", help="the .onnx file")
+    export.add_argument(
+        "--float64", action="store_true", help="a float64 input and graph (default: float32)"
+    )
+    export.add_argument(
+        "--trust-pickle", action="store_true",
+        help="allow a pickle or joblib model, which runs code when loaded",
+    )  # fmt: skip
+    export.set_defaults(run=command_export)
     return parser
 
 

@@ -27,6 +27,8 @@ PUBLIC = [
     "sklearn_bp.load_model",
     "sklearn_bp.InconsistentVersionWarning",
 ]
+# The ONNX export is a module of its own, importable only with skl2onnx (the onnx extra).
+ONNX_PUBLIC = ["sklearn_bp.onnx.to_onnx", "sklearn_bp.onnx.overflow_limit"]
 # Constants have no numpydoc docstring of their own: the module that defines them documents them.
 CONSTANTS = {"__version__", "TRUSTED_TYPES"}
 
@@ -36,6 +38,13 @@ def test_docstring(name):
     result = numpydoc_validate.validate(name)
     errors = [(code, message) for code, message in result["errors"] if code not in IGNORED]
     assert not errors, f"{name}: {errors}"
+
+
+@pytest.mark.parametrize("name", ONNX_PUBLIC)
+def test_onnx_docstring(name):
+    pytest.importorskip("skl2onnx", reason='the ONNX export needs skl2onnx: pip install ".[onnx]"')
+    pytest.importorskip("onnxruntime", reason="its examples run onnxruntime")
+    test_docstring(name)
 
 
 def test_every_public_name_is_validated():

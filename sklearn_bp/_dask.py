@@ -74,6 +74,12 @@ def as_dask_array(collection):
     return array
 
 
+def _refuse_complex(array, name):
+    """Refuse a complex ``array`` with the error scikit-learn gives for complex NumPy data."""
+    if array.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {name} is an array of dtype {array.dtype}.")
+
+
 def dask_inputs(X, y, sample_weight):
     """Validate the shapes and dtypes of dask X, y and sample_weight without computing X.
 
@@ -106,6 +112,7 @@ def dask_inputs(X, y, sample_weight):
         )
     if X.shape[1] < 1:
         raise ValueError("X has 0 features: at least one is required.")
+    _refuse_complex(X, "X")
     if X.dtype.kind not in "biuf":
         raise ValueError(f"X must hold numbers, got a dask array of dtype {X.dtype}.")
     if X.dtype != np.float32:
@@ -114,6 +121,7 @@ def dask_inputs(X, y, sample_weight):
     if y is None:
         raise ValueError("y is required: fit needs targets.")
     y = as_dask_array(y if is_dask_collection(y) else da.from_array(np.asarray(y)))
+    _refuse_complex(y, "y")
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim not in (1, 2):
@@ -125,8 +133,13 @@ def dask_inputs(X, y, sample_weight):
     y = y.rechunk({0: X.chunks[0], **({1: -1} if y.ndim == 2 else {})})
     if sample_weight is not None:
         if not is_dask_collection(sample_weight):
-            sample_weight = da.from_array(np.asarray(sample_weight, dtype=np.float64))
-        sample_weight = as_dask_array(sample_weight).astype(np.float64)
+            sample_weight = np.asarray(sample_weight)
+            _refuse_complex(sample_weight, "sample_weight")
+            sample_weight = da.from_array(sample_weight.astype(np.float64))
+        sample_weight = as_dask_array(sample_weight)
+        # Cast to float64, complex weights would lose their imaginary part with a mere warning.
+        _refuse_complex(sample_weight, "sample_weight")
+        sample_weight = sample_weight.astype(np.float64)
         if sample_weight.shape != (X.shape[0],):
             raise ValueError(
                 f"sample_weight.shape == {sample_weight.shape}, expected ({X.shape[0]},)."

@@ -455,6 +455,22 @@ def test_unusable_dask_inputs_get_clear_errors(client):
         gradient_check(BackpropClassifier(), da.from_array(X), da.from_array(y))
 
 
+@pytest.mark.parametrize("Estimator", [BackpropClassifier, BackpropRegressor])
+@pytest.mark.parametrize("name", ["X", "y", "dask sample_weight", "NumPy sample_weight"])
+def test_complex_dask_inputs_are_refused_as_in_memory(client, Estimator, name):
+    # Cast to float64 on the workers, complex weights used to lose their imaginary part.
+    X, y = _digits(40)
+    inputs = {"X": X, "y": y.astype(float), "sample_weight": np.ones(len(y))}
+    key = name.split()[-1]
+    inputs[key] = inputs[key] + 1j
+    X, y, weight = (da.from_array(inputs[key], chunks=20) for key in ("X", "y", "sample_weight"))
+    if name == "NumPy sample_weight":
+        weight = inputs["sample_weight"]
+    message = rf"^Complex data not supported: {key} is an array of dtype complex128\.$"
+    with pytest.raises(ValueError, match=message):
+        Estimator(max_iter=2).fit(X, y, sample_weight=weight)
+
+
 @pytest.mark.parametrize("n_outputs", [1, 3])
 def test_r2_from_sums_over_chunks_equals_r2_score(n_outputs):
     from sklearn.metrics import r2_score

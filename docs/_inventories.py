@@ -11,7 +11,9 @@ library drops fails the docs build here instead of making a dead link.
 """
 
 import importlib
+import socket
 import zlib
+from urllib.parse import urlsplit
 
 # (name, role, address relative to the library's documentation). ``$`` stands for the name.
 PYTHON = [
@@ -154,3 +156,13 @@ def write_offline_inventories(folder):
         body = zlib.compress(("\n".join(lines) + "\n").encode())
         (folder / f"{library}.inv").write_bytes(header.encode() + body)
     return folder
+
+
+def reachable(url, timeout):
+    """Whether the host of ``url`` accepts a connection on its HTTPS port within ``timeout``
+    seconds: one quiet try, instead of one long connection error per inventory."""
+    try:
+        socket.create_connection((urlsplit(url).hostname, 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True

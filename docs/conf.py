@@ -3,7 +3,8 @@
 numpydoc renders the docstrings, autosummary the API reference, sphinx-gallery runs the
 scripts in ``examples/`` into a gallery with their figures, and intersphinx links to Python,
 NumPy, SciPy, scikit-learn and matplotlib. Without network access (as in CI here), intersphinx
-falls back to inventories written by ``_inventories.py`` for the names these pages use.
+reads inventories written by ``_inventories.py`` for the names these pages use, and MathJax
+comes with the site (``sphinx-mathjax-offline``), so its pages render their math offline.
 """
 
 import os
@@ -14,7 +15,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
-from _inventories import write_offline_inventories  # noqa: E402
+from _inventories import reachable, write_offline_inventories  # noqa: E402
 
 import sklearn_bp  # noqa: E402
 
@@ -29,6 +30,9 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.intersphinx",
     "sphinx.ext.mathjax",
+    # MathJax from the package, copied into the built site: the pages render their
+    # mathematics without network access, where the default would fetch it from a CDN.
+    "sphinx-mathjax-offline",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
 ]
@@ -67,20 +71,24 @@ numpydoc_xref_ignore = {
 }  # fmt: skip
 
 # Links to the documentation of the libraries sklearn-bp builds on. Each is fetched from the
-# web when possible; otherwise the offline inventory written below serves its names.
+# web when possible, with the offline inventory written below as its fallback. Without network
+# access the offline inventories serve alone: asking each site would print a long connection
+# error per library.
 OFFLINE = HERE / "_build" / "offline_inventories"
 write_offline_inventories(OFFLINE)
-intersphinx_mapping = {
-    name: (url, (None, str(OFFLINE / f"{name}.inv")))
-    for name, url in {
-        "python": "https://docs.python.org/3/",
-        "numpy": "https://numpy.org/doc/stable/",
-        "scipy": "https://docs.scipy.org/doc/scipy/",
-        "sklearn": "https://scikit-learn.org/stable/",
-        "matplotlib": "https://matplotlib.org/stable/",
-    }.items()
+SITES = {
+    "python": "https://docs.python.org/3/",
+    "numpy": "https://numpy.org/doc/stable/",
+    "scipy": "https://docs.scipy.org/doc/scipy/",
+    "sklearn": "https://scikit-learn.org/stable/",
+    "matplotlib": "https://matplotlib.org/stable/",
 }
 intersphinx_timeout = float(os.environ.get("SKLEARN_BP_INTERSPHINX_TIMEOUT", "5"))
+ONLINE = reachable(SITES["python"], intersphinx_timeout)
+intersphinx_mapping = {
+    name: (url, (None, str(OFFLINE / f"{name}.inv")) if ONLINE else str(OFFLINE / f"{name}.inv"))
+    for name, url in SITES.items()
+}
 
 # The gallery: every examples/plot_*.py is run, its output and figures shown.
 os.environ.setdefault("MPLBACKEND", "Agg")

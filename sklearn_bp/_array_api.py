@@ -63,6 +63,16 @@ def device_block_rows(network, X, dtype, curvature=False):
     return max(1, rows)
 
 
+def check_not_complex(xp, X):
+    """Refuse X of a complex dtype with the error scikit-learn gives for complex NumPy arrays.
+
+    scikit-learn's ``check_array`` knows complex data by NumPy's ``dtype.kind``, which
+    PyTorch's dtypes lack; converting such a tensor to a real dtype drops its imaginary part.
+    """
+    if xp.isdtype(X.dtype, "complex floating"):
+        raise ValueError(f"Complex data not supported\n{X}\n")
+
+
 def take_rows_xp(xp, X, rows):
     """The rows of X at the host indices ``rows``, on X's device."""
     _, _, device = get_namespace_and_device(X)

@@ -26,6 +26,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._activations import ACTIVATIONS, SATURATED_Z
 from ._array_api import (
     ArrayAPIDataTerm,
+    check_not_complex,
     decision_output_xp,
     device_block_rows,
     host_dtype,
@@ -696,6 +697,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         fit; the data term copies the encoded targets and the weights to X's device.
         """
         xp, device = home
+        check_not_complex(xp, X)
         on_device = float_dtypes(xp, device)
         wanted = [getattr(xp, np.dtype(d).name) for d in dtype]
         with too_large_for_float("X"):
@@ -997,6 +999,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         Those rows (inputs near the largest float) take the exact scaled pass of the NumPy
         path; their ``Z`` goes back to the device clipped, ``saturated`` stays on the host.
         """
+        check_not_complex(xp, X)
         with np.errstate(over="ignore", invalid="ignore"):
             X = validate_data(self, X, dtype=float_dtypes(xp, device), reset=False)
         network, dtype = self._network, host_dtype(xp, X.dtype)

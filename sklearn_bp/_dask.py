@@ -19,6 +19,7 @@ Nothing here imports dask until a fit meets a dask collection.
 """
 
 import contextlib
+import time
 
 import numpy as np
 from scipy import sparse
@@ -56,6 +57,11 @@ def _client():
         ) from None
 
 
+# How long a failed actor call waits for the scheduler to notice that the worker is gone: it
+# learns of a killed worker's process when its connection closes, within moments.
+WORKER_LOSS_WAIT = 5.0
+
+
 def as_dask_array(collection):
     """A dask array with known chunk sizes from a dask array, DataFrame or Series."""
     import dask.array as da
@@ -66,6 +72,12 @@ def as_dask_array(collection):
     if any(np.isnan(size) for sizes in array.chunks for size in sizes):
         array = array.compute_chunk_sizes()
     return array
+
+
+def _refuse_complex(array, name):
+    """Refuse a complex ``array`` with the error scikit-learn gives for complex NumPy data."""
+    if array.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {name} is an array of dtype {array.dtype}.")
 
 
 def dask_inputs(X, y, sample_weight):
@@ -100,6 +112,7 @@ def dask_inputs(X, y, sample_weight):
         )
     if X.shape[1] < 1:
         raise ValueError("X has 0 features: at least one is required.")
+    _refuse_complex(X, "X")
     if X.dtype.kind not in "biuf":
         raise ValueError(f"X must hold numbers, got a dask array of dtype {X.dtype}.")
     if X.dtype != np.float32:
@@ -108,6 +121,7 @@ def dask_inputs(X, y, sample_weight):
     if y is None:
         raise ValueError("y is required: fit needs targets.")
     y = as_dask_array(y if is_dask_collection(y) else da.from_array(np.asarray(y)))
+    _refuse_complex(y, "y")
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim not in (1, 2):
@@ -119,8 +133,13 @@ def dask_inputs(X, y, sample_weight):
     y = y.rechunk({0: X.chunks[0], **({1: -1} if y.ndim == 2 else {})})
     if sample_weight is not None:
         if not is_dask_collection(sample_weight):
-            sample_weight = da.from_array(np.asarray(sample_weight, dtype=np.float64))
-        sample_weight = as_dask_array(sample_weight).astype(np.float64)
+            sample_weight = np.asarray(sample_weight)
+            _refuse_complex(sample_weight, "sample_weight")
+            sample_weight = da.from_array(sample_weight.astype(np.float64))
+        sample_weight = as_dask_array(sample_weight)
+        # Cast to float64, complex weights would lose their imaginary part with a mere warning.
+        _refuse_complex(sample_weight, "sample_weight")
+        sample_weight = sample_weight.astype(np.float64)
         if sample_weight.shape != (X.shape[0],):
             raise ValueError(
                 f"sample_weight.shape == {sample_weight.shape}, expected ({X.shape[0]},)."
@@ -287,7 +306,7 @@ class DaskData:
             with placement:
                 tasks.append(chunk(index, xb, yb, wb, encode, weigh, dtype))
         self.chunks = self.client.compute(tasks, optimize_graph=False)
-        self.actors = []
+        self.actors, self.workers = [], []
 
     def start(self, network, loss_name, block_rows, curvature, fraction, seed):
         """Build one :class:`WorkerTerm` on every worker that holds chunks."""
@@ -322,7 +341,8 @@ class DaskData:
         self.network = network
         self.actors = [future.result() for future in futures]
         self._actor_futures = futures
-        summaries = [actor.summary().result() for actor in self.actors]
+        self.workers = list(by_worker)
+        summaries = self.call("summary")
         self.summary = {
             part: tuple(sum(s[part][i] for s in summaries) for i in (0, 1))
             for part in ("train", "validation")
@@ -330,6 +350,52 @@ class DaskData:
         if fraction:
             # The actors hold copies of their training and held-out rows: the chunks can go.
             self.chunks = []
+
+    def call(self, name, *args, actors=None):
+        """Call the method ``name`` of every actor (or of ``actors``) with ``args``; return
+        the results in the actors' order.
+
+        When the cluster lost an actor, distributed says "Unable to contact Actor's worker" or
+        "Worker holding Actor was lost", whether a worker died or the client was closed: the
+        error raised instead says which of the two happened, chained from distributed's.
+        """
+        actors = self.actors if actors is None else actors
+        try:
+            calls = [getattr(actor, name)(*args) for actor in actors]
+            return [call.result() for call in calls]
+        except (OSError, RuntimeError) as error:
+            lost = self._lost(patient=isinstance(error, OSError))
+            if lost is None:
+                raise
+            raise lost from error
+
+    def _lost(self, patient):
+        """A ``RuntimeError`` that says how the fit lost its actors, or None if it did not.
+
+        A closed client shows in its status; a lost worker by its absence from the scheduler's
+        workers, which the scheduler may learn of a moment after the failed call: a call that
+        could not reach its worker (``patient``) waits up to ``WORKER_LOSS_WAIT`` seconds.
+        """
+        deadline = time.monotonic() + (WORKER_LOSS_WAIT if patient else 0.0)
+        while True:
+            if self.client.status != "running":
+                return RuntimeError(
+                    f"The dask client was closed during the fit (its status is "
+                    f"{self.client.status!r}): the fit can no longer reach the workers that "
+                    f"hold its rows. The fit stopped and the estimator is unchanged; keep the "
+                    f"client open until fit returns."
+                )
+            gone = sorted(set(self.workers) - set(self.client.has_what()))
+            if gone:
+                return RuntimeError(
+                    f"A dask worker that held rows of this fit was lost during the fit: the "
+                    f"scheduler no longer lists {', '.join(gone)}, and the rows held there "
+                    f"are gone with it. The fit stopped and the estimator is unchanged; fit "
+                    f"again to send the rows to the workers the cluster has now."
+                )
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.1)
 
     def term(self):
         """The training rows as a data term."""
@@ -344,9 +410,8 @@ class DaskData:
         total_weight = self.summary["validation"][1]
 
         def score_theta(theta):
-            parts = [actor.validation_sums(theta, statistics) for actor in self.actors]
             loss, sums = 0.0, None
-            for part_loss, part_sums in (part.result() for part in parts):
+            for part_loss, part_sums in self.call("validation_sums", theta, statistics):
                 loss += part_loss
                 if part_sums is not None:
                     sums = part_sums if sums is None else sums + part_sums
@@ -356,7 +421,7 @@ class DaskData:
 
     def close(self):
         """Release the actors and the chunks on the workers."""
-        self.actors, self._actor_futures, self.chunks = [], [], []
+        self.actors, self._actor_futures, self.chunks, self.workers = [], [], [], []
 
 
 class TrainTerm:
@@ -369,22 +434,20 @@ class TrainTerm:
 
     def saturated_fraction(self, theta, n_rows):
         """The saturation check, computed on the first worker's rows."""
-        return self.data.actors[0].saturated_fraction(theta, n_rows).result()
+        data = self.data
+        return data.call("saturated_fraction", theta, n_rows, actors=data.actors[:1])[0]
 
     def largest_product_flops(self):
         """No product runs in the client: its BLAS may stay on one thread."""
         return 0
 
-    def _sum(self, calls):
-        return [call.result() for call in calls]
-
     def loss_sum(self, theta):
         """Σ_i w_i cost_i at θ, summed on the workers."""
-        return float(sum(self._sum([actor.loss(theta) for actor in self.data.actors])))
+        return float(sum(self.data.call("loss", theta)))
 
     def loss_gradient_sum(self, theta, gradient):
         """Σ_i w_i cost_i at θ; the accumulated Δ written into ``gradient``."""
-        results = self._sum([actor.loss_gradient(theta) for actor in self.data.actors])
+        results = self.data.call("loss_gradient", theta)
         gradient[...] = 0.0
         total = 0.0
         for loss, part in results:
@@ -393,7 +456,7 @@ class TrainTerm:
         return total
 
     def _product(self, theta, v, out, kind):
-        parts = self._sum([actor.curvature_product(theta, v, kind) for actor in self.data.actors])
+        parts = self.data.call("curvature_product", theta, v, kind)
         out[...] = 0.0
         for part in parts:
             out += part

@@ -1,7 +1,10 @@
 """Fits on a dask cluster: the same model as in memory, lazy predictions, grid searches under
 joblib's dask backend, and rows that never come to the client."""
 
+import copy
 import os
+import re
+import signal
 import subprocess
 import sys
 import warnings
@@ -9,9 +12,10 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.datasets import load_diabetes, load_digits
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted
 
 from sklearn_bp import BackpropClassifier, BackpropRegressor
 
@@ -313,6 +317,79 @@ def test_a_failed_or_finished_fit_releases_the_cluster(client):
     assert set(ours()) - before == set()
 
 
+@pytest.fixture
+def own_cluster():
+    """A cluster of 2 worker processes of its own, for a test that breaks its cluster."""
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    )
+    yield cluster
+    cluster.close()
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_a_worker_lost_during_a_fit_is_named_and_the_estimator_stays_unfitted(own_cluster):
+    X, y = _digits(300)
+    Xd, yd = da.from_array(X, chunks=(60, -1)), da.from_array(y, chunks=60)
+    with distributed.Client(own_cluster) as client:
+        pids, killed = client.run(os.getpid), []
+
+        def kill_a_worker(iteration, loss, gradient_norm, coefs, intercepts):
+            if iteration == 3:  # the first worker that holds one of the fit's actors
+                killed.extend(
+                    worker
+                    for worker, keys in sorted(client.has_what().items())
+                    if any(str(key).startswith("WorkerTerm-") for key in keys)
+                )
+                os.kill(pids[killed[0]], signal.SIGKILL)
+
+        model = BackpropClassifier(hidden_layer_sizes=(4,), callback=kill_a_worker)
+        message = (
+            "^A dask worker that held rows of this fit was lost during the fit: the scheduler "
+            "no longer lists (?P<lost>[^,]+), .* the estimator is unchanged"
+        )
+        with pytest.raises(RuntimeError, match=message) as caught:
+            model.fit(Xd, yd)
+        assert re.match(message, str(caught.value))["lost"] == killed[0]
+        assert isinstance(caught.value.__cause__, (OSError, RuntimeError))
+        with pytest.raises(NotFittedError):
+            check_is_fitted(model)
+        # As the message says, a new fit runs on the workers the cluster has now.
+        model.set_params(callback=None, max_iter=3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            assert model.fit(Xd, yd).n_iter_ == 3
+
+
+def test_a_client_closed_during_a_fit_is_named_and_the_estimator_keeps_its_model(own_cluster):
+    X, y = _digits(300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = BackpropClassifier(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(X, y)
+    before = {name: copy.deepcopy(value) for name, value in vars(model).items()}
+    with distributed.Client(own_cluster) as client:
+
+        def close_the_client(iteration, loss, gradient_norm, coefs, intercepts):
+            if iteration == 3:
+                client.close()
+
+        model.set_params(callback=close_the_client)
+        message = (
+            "^The dask client was closed during the fit \\(its status is 'closed'\\): the fit "
+            "can no longer reach the workers that hold its rows. The fit stopped and the "
+            "estimator is unchanged"
+        )
+        with pytest.raises(RuntimeError, match=message) as caught:
+            model.fit(da.from_array(X, chunks=(60, -1)), da.from_array(y, chunks=60))
+    assert isinstance(caught.value.__cause__, (OSError, RuntimeError))
+    after = vars(model)
+    assert after.keys() == before.keys()
+    for name in ("coefs_", "intercepts_"):
+        for a, b in zip(after[name], before[name]):
+            np.testing.assert_array_equal(a, b)
+    assert after["loss_curve_"] == before["loss_curve_"] and after["n_iter_"] == 5
+
+
 def test_predictions_of_dask_dataframes_compute_nothing_until_asked(client, tmp_path):
     pd = pytest.importorskip("pandas")
     dd = pytest.importorskip("dask.dataframe")
@@ -376,6 +453,22 @@ def test_unusable_dask_inputs_get_clear_errors(client):
 
     with pytest.raises(TypeError, match="gradient_check needs in-memory data"):
         gradient_check(BackpropClassifier(), da.from_array(X), da.from_array(y))
+
+
+@pytest.mark.parametrize("Estimator", [BackpropClassifier, BackpropRegressor])
+@pytest.mark.parametrize("name", ["X", "y", "dask sample_weight", "NumPy sample_weight"])
+def test_complex_dask_inputs_are_refused_as_in_memory(client, Estimator, name):
+    # Cast to float64 on the workers, complex weights used to lose their imaginary part.
+    X, y = _digits(40)
+    inputs = {"X": X, "y": y.astype(float), "sample_weight": np.ones(len(y))}
+    key = name.split()[-1]
+    inputs[key] = inputs[key] + 1j
+    X, y, weight = (da.from_array(inputs[key], chunks=20) for key in ("X", "y", "sample_weight"))
+    if name == "NumPy sample_weight":
+        weight = inputs["sample_weight"]
+    message = rf"^Complex data not supported: {key} is an array of dtype complex128\.$"
+    with pytest.raises(ValueError, match=message):
+        Estimator(max_iter=2).fit(X, y, sample_weight=weight)
 
 
 @pytest.mark.parametrize("n_outputs", [1, 3])

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import sklearn
 from sklearn.datasets import load_iris
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -68,7 +69,8 @@ def test_every_iteration_is_a_task(Estimator):
         # Our own callback goes on working beside scikit-learn's: it sees the same iterates.
         callback=lambda it, loss, gnorm, coefs, intercepts: seen.append([c.copy() for c in coefs]),
     )
-    model.set_callbacks(recorder).fit(X, y)
+    with pytest.warns(ConvergenceWarning, match="after 12 iteration"):  # stopped at 12 tasks
+        model.set_callbacks(recorder).fit(X, y)
     calls = [call for call in recorder.calls if call[0] != "coefs"]
     n = model.n_iter_
     assert calls[0] == ("setup", Estimator.__name__, None, "fit")

@@ -62,7 +62,8 @@ def test_digits_pipeline_reaches_095_held_out_accuracy(digits):
 def test_cross_val_score_and_grid_search(small):
     X, y = small
     model = make_pipeline(
-        StandardScaler(), BackpropClassifier(hidden_layer_sizes=(8,), alpha=1.0, random_state=0)
+        StandardScaler(),
+        BackpropClassifier(hidden_layer_sizes=(8,), alpha=1.0, max_iter=1000, random_state=0),
     )
     scores = cross_val_score(model, X, y, cv=3)
     assert scores.shape == (3,) and scores.min() > 0.6

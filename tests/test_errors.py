@@ -738,7 +738,7 @@ def test_regressor_early_stopping_needs_two_validation_rows():
 
 @pytest.mark.parametrize("method", ["predict", "score"])
 def test_regressor_prediction_refuses_bad_data(method):
-    regressor = BackpropRegressor(hidden_layer_sizes=(3,), max_iter=5).fit(X, np.arange(20.0))
+    regressor = BackpropRegressor(hidden_layer_sizes=(3,)).fit(X, np.arange(20.0))
     args = (X[:, :2], np.arange(20.0)) if method == "score" else (X[:, :2],)
     with pytest.raises(ValueError, match="X has 2 features, but BackpropRegressor is expecting 3"):
         getattr(regressor, method)(*args)

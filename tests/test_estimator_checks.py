@@ -21,6 +21,11 @@ def _name(check):
     return check.__name__
 
 
+# scikit-learn's checks fit unscaled data (features up to 100) with few iterations, as they
+# fit every estimator: the convergence and saturation warnings are the ones a user would get,
+# and they are tested on their own in test_classifier.py and test_optimize.py.
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore:.*start saturated:UserWarning")
 @parametrize_with_checks([BackpropClassifier(), BackpropRegressor()])
 def test_sklearn_compatible_estimator(estimator, check):
     if _name(check).startswith("check_array_api") and array_api_unavailable() is not None:

@@ -6,18 +6,15 @@ so ``pip install "sklearn-bp[cli]"`` fails: the messages name the packages thems
 name it has on PyPI.
 """
 
-import importlib
+from importlib.util import find_spec
 
 
 def missing_packages(packages):
-    """The packages among ``packages`` that cannot be imported, in their order."""
-    missing = []
-    for package in packages:
-        try:
-            importlib.import_module(package)
-        except ImportError:
-            missing.append(package)
-    return missing
+    """The packages among ``packages`` that are not installed, in their order.
+
+    Looked up, not imported: nothing runs, and a command learns what it lacks in a moment.
+    """
+    return [package for package in packages if find_spec(package) is None]
 
 
 def missing_message(what, packages):

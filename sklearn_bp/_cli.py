@@ -90,13 +90,6 @@ def _require(what, packages):
         raise UserError(missing_message(what, missing))
 
 
-def _pandas(what):
-    _require(what, ["pandas"])
-    import pandas
-
-    return pandas
-
-
 def _data_packages(path):
     """The optional packages that reading the data file ``path`` needs."""
     kind = data_format(_check_file(path))
@@ -110,6 +103,12 @@ def _data_packages(path):
 def _model_packages(path):
     """The optional packages that reading or writing the model file ``path`` needs."""
     return ["skops"] if Path(path).suffix.lower() == ".skops" else []
+
+
+def _check_model_file(path):
+    if _is_stdin(path):
+        raise UserError(f"A model is read from a file; {STDIN} (standard input) is for DATA.")
+    return _check_file(path)
 
 
 # Reading data -------------------------------------------------------------------------------
@@ -388,7 +387,7 @@ def final_estimator(model):
 
 def read_model(path, trust_pickle):
     """Load a model file for the command line, with every way it can fail as a UserError."""
-    path = _check_file(path)
+    path = _check_model_file(path)
     try:
         return load_model(path, trust_pickle=trust_pickle)
     except ImportError as error:
@@ -764,7 +763,11 @@ def _split(X, y, args):
 
 def command_predict(args):
     # pandas writes the predictions, whatever the data file.
-    packages = [*_model_packages(_check_file(args.model)), "pandas", *_data_packages(args.data)]
+    packages = [
+        *_model_packages(_check_model_file(args.model)),
+        "pandas",
+        *_data_packages(args.data),
+    ]
     _require(f"{PROGRAM} predict", packages)
     import pandas as pd
 
@@ -797,7 +800,7 @@ def command_predict(args):
 
 
 def command_info(args):
-    _require(f"{PROGRAM} info", _model_packages(_check_file(args.model)))
+    _require(f"{PROGRAM} info", _model_packages(_check_model_file(args.model)))
     model = read_model(args.model, args.trust_pickle)
     estimator = final_estimator(model)
     sizes = [estimator.n_features_in_] + [coef.shape[1] for coef in estimator.coefs_]

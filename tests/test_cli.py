@@ -364,6 +364,7 @@ USER_ERRORS = [
         "argument --hidden: expected sizes separated by commas, such as 25,10; got '5,x'",
     ),
     (["predict", "nothing.skops", "new.csv"], 1, "No such file: 'nothing.skops'."),
+    (["info", "-"], 1, "A model is read from a file; - (standard input) is for DATA.\n"),
     (["info", "garbage.skops"], 1, "'garbage.skops' is not a model file"),
     (["info", "model.pkl"], 1, "'model.pkl' is a pickle, which runs code when loaded"),
     (["info", "TAMPERED"], 1, "Refusing to load 'tampered.skops': it names types that are not"),

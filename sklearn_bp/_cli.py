@@ -5,18 +5,21 @@
 ``gradcheck`` checks backpropagation's gradient, and ``demo`` (also a bare ``sklearn-bp``)
 trains on scikit-learn's digits. Mistakes of the user (a missing file, an unknown column, a bad
 hyperparameter, a model that cannot be read) end with one line on stderr and exit status 1;
-a wrong command line with argparse's usage message and status 2.
+a wrong command line with argparse's usage message and status 2. ``-`` as the data file reads
+CSV from standard input.
 
 The core commands need only sklearn-bp's dependencies; reading tables needs pandas, progress
-bars rich, and ``.skops`` files skops: ``pip install "sklearn-bp[cli]"``.
+bars rich, and ``.skops`` files skops: ``pip install skops pandas rich`` (or, from a checkout,
+``pip install ".[cli]"``). A command names every package it lacks at once, before any work.
 """
 
 import argparse
-import importlib
+import contextlib
 import lzma
 import math
 import os
 import pickle
+import re
 import sys
 import time
 import warnings
@@ -27,7 +30,8 @@ import numpy as np
 
 from ._classifier import BackpropClassifier
 from ._gradient_check import gradient_check
-from ._optimize import METHODS
+from ._optimize import METHODS, method_spec
+from ._optional import missing_message, missing_packages
 from ._persistence import FORMATS, TRUSTED_TYPES, library_versions, load_model, save_model
 from ._regressor import BackpropRegressor
 from ._version import __version__
@@ -46,10 +50,20 @@ TABLE_FORMATS = {
     ".libsvm": "svmlight",
 }
 COMPRESSION = {".gz", ".bz2", ".xz", ".zip", ".zst"}
+STDIN = "-"  # as a data file: CSV from standard input
 
 # gradient_check's answer when backpropagation is right is about 1e-9 or smaller; a wrong
 # gradient gives 1e-2 and more. The command fails above this.
 GRADCHECK_TOLERANCE = 1e-7
+
+# fit refuses to learn as classes a numeric target with more than MANY_CLASSES distinct values
+# and fewer than ROWS_PER_CLASS rows per value: each class would have a row or two to learn
+# from (diabetes: 214 values in 442 rows, a held-out accuracy of 0).
+MANY_CLASSES = 20
+ROWS_PER_CLASS = 5
+
+# The seed of the command line when --random-state is not given.
+DEFAULT_SEED = 0
 
 
 # The estimators' defaults, for the help texts (both estimators share them).
@@ -69,33 +83,48 @@ def _one_line(error):
     return text or type(error).__name__
 
 
-def _missing(module, what):
-    """The error for an optional dependency of the command line that is not installed."""
-    return UserError(
-        f"{what} needs {module}: pip install {module} (or pip install 'sklearn-bp[cli]')."
-    )
+def _require(what, packages):
+    """Refuse to start ``what`` while any of ``packages`` is missing, naming them all."""
+    missing = missing_packages(dict.fromkeys(packages))
+    if missing:
+        raise UserError(missing_message(what, missing))
 
 
-def _pandas(what):
-    try:
-        import pandas
-    except ImportError:
-        raise _missing("pandas", what) from None
-    return pandas
+def _data_packages(path):
+    """The optional packages that reading the data file ``path`` needs."""
+    kind = data_format(_check_file(path))
+    if kind == "svmlight":
+        return []
+    packages = ["pandas"] + (["pyarrow"] if kind == "parquet" else [])
+    # pandas reads .zst with zstandard; the other compressions are in Python's library.
+    return packages + (["zstandard"] if Path(str(path)).suffix.lower() == ".zst" else [])
+
+
+def _model_packages(path):
+    """The optional packages that reading or writing the model file ``path`` needs."""
+    return ["skops"] if Path(path).suffix.lower() == ".skops" else []
+
+
+def _check_model_file(path):
+    if _is_stdin(path):
+        raise UserError(f"A model is read from a file; {STDIN} (standard input) is for DATA.")
+    return _check_file(path)
 
 
 # Reading data -------------------------------------------------------------------------------
 
 
 def data_format(path):
-    """The format of a data file, from its suffix."""
+    """The format of a data file, from its suffix; ``-`` (standard input) is CSV."""
+    if _is_stdin(path):
+        return "csv"
     suffixes = [suffix.lower() for suffix in Path(path).suffixes]
     if suffixes and suffixes[-1] in COMPRESSION:
         suffixes.pop()
     kind = TABLE_FORMATS.get(suffixes[-1] if suffixes else "")
     if kind is None:
         raise UserError(
-            f"Cannot tell the format of {str(path)!r} from its suffix: use .csv, .tsv, "
+            f"Cannot tell the format of {_shown(path)} from its suffix: use .csv, .tsv, "
             f".parquet or .svm/.svmlight/.libsvm (optionally compressed, e.g. .csv.gz)."
         )
     return kind
@@ -107,12 +136,23 @@ def exact_floats(pd):
     return {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
 
 
+def _is_stdin(path):
+    return str(path) == STDIN
+
+
+def _shown(path):
+    """A data or model file as the messages name it."""
+    return "standard input" if _is_stdin(path) else repr(str(path))
+
+
 def _check_file(path):
+    if _is_stdin(path):
+        return path
     path = Path(path)
     if not path.exists():
-        raise UserError(f"No such file: {str(path)!r}.")
+        raise UserError(f"No such file: {_shown(path)}.")
     if not path.is_file():
-        raise UserError(f"{str(path)!r} is not a file.")
+        raise UserError(f"{_shown(path)} is not a file.")
     return path
 
 
@@ -120,22 +160,21 @@ def read_table(path, index_col=None):
     """A CSV, TSV or Parquet file as a DataFrame."""
     path = _check_file(path)
     kind = data_format(path)
-    pd = _pandas("Reading CSV and Parquet files")
+    _require(f"Reading {_shown(path)}", _data_packages(path))
+    import pandas as pd
+
+    source = sys.stdin if _is_stdin(path) else path
     try:
         if kind == "parquet":
-            try:
-                import pyarrow  # noqa: F401 - pandas reads Parquet with it
-            except ImportError:
-                raise _missing("pyarrow", "Reading Parquet files") from None
             frame = pd.read_parquet(path)
             if index_col is not None and index_col not in frame.index.names:
                 frame = frame.set_index(_column(frame, index_col, path))
         else:
-            frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",", **exact_floats(pd))
+            frame = pd.read_csv(source, sep="\t" if kind == "tsv" else ",", **exact_floats(pd))
             if index_col is not None:
                 frame = frame.set_index(_column(frame, index_col, path))
     except ImportError as error:  # a compression whose codec is not installed (.zst)
-        raise UserError(f"Cannot read {str(path)!r}: {_one_line(error)}") from None
+        raise UserError(f"Cannot read {_shown(path)}: {_one_line(error)}") from None
     except (
         pd.errors.ParserError,
         pd.errors.EmptyDataError,
@@ -145,13 +184,13 @@ def read_table(path, index_col=None):
         lzma.LZMAError,
         zipfile.BadZipFile,
     ) as error:
-        raise UserError(f"Cannot read {str(path)!r}: {_one_line(error)}") from None
+        raise UserError(f"Cannot read {_shown(path)}: {_one_line(error)}") from None
     except ValueError as error:  # pyarrow's "not a parquet file", among others
         if isinstance(error, UserError):
             raise
-        raise UserError(f"Cannot read {str(path)!r}: {_one_line(error)}") from None
+        raise UserError(f"Cannot read {_shown(path)}: {_one_line(error)}") from None
     if frame.shape[0] == 0:
-        raise UserError(f"{str(path)!r} has no rows.")
+        raise UserError(f"{_shown(path)} has no rows.")
     frame.columns = [str(column) for column in frame.columns]
     return frame
 
@@ -162,48 +201,112 @@ def _column(frame, name, path):
         return name
     columns = [str(column) for column in frame.columns]
     shown = ", ".join(columns[:12]) + (", ..." if len(columns) > 12 else "")
-    raise UserError(f"No column {name!r} in {str(path)!r}; its columns are: {shown}.")
+    raise UserError(f"No column {name!r} in {_shown(path)}; its columns are: {shown}.")
+
+
+def _listed(names):
+    return ", ".join(map(repr, names[:8])) + (", ..." if len(names) > 8 else "")
 
 
 def _check_features(frame, path):
-    """Refuse feature columns that are not numbers or that have missing values, by name."""
+    """Refuse feature columns that are not finite numbers, by name."""
     numeric = frame.select_dtypes(include=["number", "bool"])
     text = [column for column in frame.columns if column not in numeric.columns]
     if text:
         raise UserError(
-            f"Column(s) {', '.join(map(repr, text[:8]))} of {str(path)!r} are not numeric: "
-            f"encode them as numbers first, or leave them out of the file."
+            f"Column(s) {_listed(text)} of {_shown(path)} are not numeric: encode them as "
+            f"numbers first, or leave them out of the file."
         )
     missing = [column for column in frame.columns if frame[column].isna().any()]
     if missing:
         raise UserError(
-            f"Column(s) {', '.join(map(repr, missing[:8]))} of {str(path)!r} have missing "
-            f"values: fill or drop them first."
+            f"Column(s) {_listed(missing)} of {_shown(path)} have missing values: fill or drop "
+            f"them first."
+        )
+    infinite = [column for column in numeric.columns if np.isinf(numeric[column]).any()]
+    if infinite:
+        raise UserError(
+            f"Column(s) {_listed(infinite)} of {_shown(path)} have infinite values: replace or "
+            f"drop them first."
         )
     flags = frame.select_dtypes(include="bool").columns  # True/False columns become 1.0/0.0
     return frame.astype(dict.fromkeys(flags, np.float64)) if len(flags) else frame
 
 
-def read_training_data(path, target, index_col=None):
-    """Features and targets of a data file: ``(X, y, target name)``."""
+def _check_training_features(X, path):
+    """Refuse text columns among the features, with the options that leave them out."""
+    numeric = X.select_dtypes(include=["number", "bool"]).columns
+    text = [column for column in X.columns if column not in numeric]
+    if not text:
+        return _check_features(X, path)
+    message = (
+        f"Column(s) {_listed(text)} of {_shown(path)} are not numeric: encode them as numbers "
+        f"first, or leave them out with --drop {','.join(text)}."
+    )
+    # A text column with a different value on every row names the rows, as an id does.
+    names = [c for c in text if len(X) > 1 and X[c].notna().all() and X[c].is_unique]
+    if names:
+        message += f" {names[0]!r} looks like the rows' names: pass --index-col {names[0]}."
+    raise UserError(message)
+
+
+def _features(frame, target, features, drop, path):
+    """The feature columns: ``features`` in their order, else all but the target and ``drop``."""
+    for option, names in (("--features", features), ("--drop", drop)):
+        if names is not None and target in names:
+            raise UserError(f"{option} names the target {target!r}.")
+    if features is not None:
+        return frame[[_column(frame, name, path) for name in features]]
+    X = frame.drop(columns=[target])
+    return X.drop(columns=[_column(X, name, path) for name in drop or []])
+
+
+def _svmlight_options(path, options):
+    """Refuse the options that name columns, for an svmlight file, whose columns have none."""
+    given = [option for option, value in options.items() if value is not None]
+    if given:
+        raise UserError(
+            f"{given[0]} does not apply to svmlight file {_shown(path)}: its features have no "
+            f"names, and its targets are the first value of each line."
+        )
+
+
+def read_training_data(path, target, index_col=None, features=None, drop=None):
+    """Features and targets of a data file: ``(X, y, target name)``.
+
+    ``features`` (column names) picks the feature columns; otherwise they are all the columns
+    but the target, the index and those named in ``drop``.
+    """
     if data_format(_check_file(path)) == "svmlight":
-        if target is not None:
-            raise UserError(
-                f"--target does not apply to svmlight file {str(path)!r}: its targets are the "
-                f"first value of each line."
-            )
+        _svmlight_options(
+            path,
+            {"--target": target, "--index-col": index_col, "--features": features, "--drop": drop},
+        )
         X, y = _read_svmlight(path)
+        _check_sparse_features(X, path)
         return X, y, "target"
     if target is None:
-        raise UserError(f"--target COLUMN is required for {str(path)!r}: which column to learn.")
+        raise UserError(f"--target COLUMN is required for {_shown(path)}: which column to learn.")
     frame = read_table(path, index_col)
     y = frame[_column(frame, target, path)]
     if y.isna().any():
-        raise UserError(f"The target column {target!r} of {str(path)!r} has missing values.")
-    X = frame.drop(columns=[target])
+        raise UserError(f"The target column {target!r} of {_shown(path)} has missing values.")
+    X = _features(frame, target, features, drop, path)
     if X.shape[1] == 0:
-        raise UserError(f"{str(path)!r} has no feature columns besides the target {target!r}.")
-    return _check_features(X, path), y, target
+        raise UserError(f"{_shown(path)} has no feature columns besides the target {target!r}.")
+    return _check_training_features(X, path), y, target
+
+
+def _check_sparse_features(X, path):
+    """Refuse infinite values in an svmlight file, by feature column."""
+    coo = X.tocoo()
+    infinite = np.unique(coo.col[~np.isfinite(coo.data)]).tolist()
+    if infinite:
+        raise UserError(
+            f"Feature column(s) {_listed(infinite)} (counting from 0) of {_shown(path)} have "
+            f"infinite values: replace or drop them first."
+        )
+    return X
 
 
 def _read_svmlight(path, n_features=None):
@@ -213,36 +316,49 @@ def _read_svmlight(path, n_features=None):
     if compression in COMPRESSION - {".gz", ".bz2"}:
         raise UserError(
             f"svmlight files can be compressed with gzip (.gz) or bzip2 (.bz2), not "
-            f"{compression}: {str(path)!r}."
+            f"{compression}: {_shown(path)}."
         )
     try:
-        return load_svmlight_file(str(path), n_features=n_features)
+        X, y = load_svmlight_file(str(path), n_features=n_features)
     except (ValueError, OSError, EOFError) as error:
-        raise UserError(f"Cannot read {str(path)!r} as svmlight: {_one_line(error)}") from None
+        raise UserError(f"Cannot read {_shown(path)} as svmlight: {_one_line(error)}") from None
+    if X.shape[0] == 0:
+        raise UserError(f"{_shown(path)} has no rows.")
+    return X, y
 
 
 def read_prediction_data(path, model, index_col=None):
     """The feature matrix of a data file for ``model``, and its index (None for svmlight)."""
     estimator = final_estimator(model)
-    if data_format(_check_file(path)) == "svmlight":
-        X, _ = _read_svmlight(path, n_features=estimator.n_features_in_)
-        return X, None
-    frame = read_table(path, index_col)
     names = getattr(model, "feature_names_in_", None)
+    if data_format(_check_file(path)) == "svmlight":
+        if names is not None:
+            raise UserError(
+                f"The model was trained on a table: it takes the columns "
+                f"{_listed(list(names))} by name, and svmlight file {_shown(path)} has no "
+                f"names. Predict a CSV, TSV or Parquet file with those columns."
+            )
+        _svmlight_options(path, {"--index-col": index_col})
+        X, _ = _read_svmlight(path, n_features=estimator.n_features_in_)
+        return _check_sparse_features(X, path), None
+    frame = read_table(path, index_col)
     if names is not None:
         absent = [name for name in names if name not in frame.columns]
         if absent:
             raise UserError(
-                f"{str(path)!r} lacks the model's feature column(s): "
+                f"{_shown(path)} lacks the model's feature column(s): "
                 f"{', '.join(map(repr, absent[:8]))}."
             )
         frame = frame[list(names)]
     elif frame.shape[1] != estimator.n_features_in_:
         raise UserError(
-            f"{str(path)!r} has {frame.shape[1]} columns; the model takes "
+            f"{_shown(path)} has {frame.shape[1]} columns; the model takes "
             f"{estimator.n_features_in_} features (it was trained without column names)."
         )
-    return _check_features(frame, path), frame.index
+    X = _check_features(frame, path)
+    # A model trained without names takes the columns in order: names would only draw
+    # scikit-learn's warning that the model was fitted without them.
+    return (X if names is not None else X.to_numpy()), frame.index
 
 
 # Models -------------------------------------------------------------------------------------
@@ -271,7 +387,7 @@ def final_estimator(model):
 
 def read_model(path, trust_pickle):
     """Load a model file for the command line, with every way it can fail as a UserError."""
-    path = _check_file(path)
+    path = _check_model_file(path)
     try:
         return load_model(path, trust_pickle=trust_pickle)
     except ImportError as error:
@@ -279,7 +395,7 @@ def read_model(path, trust_pickle):
     except ValueError as error:
         if "trust_pickle" in str(error):
             raise UserError(
-                f"{str(path)!r} is a pickle, which runs code when loaded: pass --trust-pickle "
+                f"{_shown(path)} is a pickle, which runs code when loaded: pass --trust-pickle "
                 f"only if you trust where it came from, or save models as .skops."
             ) from None
         raise UserError(_one_line(error)) from None  # load_model's messages name the file
@@ -294,11 +410,11 @@ def read_model(path, trust_pickle):
     ) as error:
         if type(error).__name__ == "UntrustedTypesFoundException":
             raise UserError(
-                f"Refusing to load {str(path)!r}: it names types that are not trusted "
+                f"Refusing to load {_shown(path)}: it names types that are not trusted "
                 f"({_one_line(error).split(': ', 1)[-1]}); only scikit-learn's and "
                 f"{', '.join(TRUSTED_TYPES)} are."
             ) from None
-        raise UserError(f"Cannot read the model {str(path)!r}: {_one_line(error)}") from None
+        raise UserError(f"Cannot read the model {_shown(path)}: {_one_line(error)}") from None
 
 
 # Progress -----------------------------------------------------------------------------------
@@ -391,18 +507,62 @@ def _hidden(text):
     return sizes
 
 
+def _names(text):
+    """``--features a,b,c`` → ["a", "b", "c"]."""
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected column names separated by commas; got {text!r}")
+    if len(set(names)) < len(names):
+        raise argparse.ArgumentTypeError(f"a column is named twice in {text!r}")
+    return names
+
+
+def _class_weight(text):
+    """``--class-weight balanced``, or ``--class-weight yes=5,no=1`` → {"yes": 5.0, "no": 1.0}."""
+    if text == "balanced":
+        return text
+    weights = {}
+    for part in text.split(","):
+        label, _, weight = (item.strip() for item in part.rpartition("="))
+        try:
+            weights[label] = float(weight)
+        except ValueError:
+            weights[label] = np.nan
+        if not label or not 0 <= weights[label] < np.inf:
+            raise argparse.ArgumentTypeError(
+                f"expected 'balanced' or CLASS=WEIGHT pairs separated by commas, each weight a "
+                f"finite number >= 0, such as yes=5,no=1; got {text!r}"
+            )
+    return weights
+
+
 def _estimator(args):
     """The estimator the options of ``fit`` and ``gradcheck`` describe."""
+    for option, value in (
+        ("--out-activation", args.out_activation),
+        ("--class-weight", getattr(args, "class_weight", None)),
+    ):
+        if args.regressor and value is not None:
+            raise UserError(
+                f"{option} applies to classifiers; a BackpropRegressor's outputs are linear and "
+                f"unweighted."
+            )
     Estimator = BackpropRegressor if args.regressor else BackpropClassifier
+    random_state = args.random_state
+    if random_state is None and method_spec(args.method or DEFAULTS["method"]).reproducible:
+        # A seed the user did not ask for: fits repeat exactly. A method that cannot repeat a
+        # fit gets none, and so no warning that the seed cannot keep its promise.
+        random_state = DEFAULT_SEED
     params = {
         "hidden_layer_sizes": args.hidden,
         "activation": args.activation,
+        "out_activation": args.out_activation,
         "alpha": args.alpha,
         "method": args.method,
         "max_iter": getattr(args, "max_iter", None),
         "tol": getattr(args, "tol", None),
         "early_stopping": getattr(args, "early_stopping", None) or None,
-        "random_state": args.random_state,
+        "random_state": random_state,
     }
     estimator = Estimator(**{name: value for name, value in params.items() if value is not None})
     # Bad values are refused now, with scikit-learn's message, before any data is read.
@@ -427,6 +587,105 @@ def _model(args, estimator, sparse_input):
     return model
 
 
+def _unscalable(X):
+    """The columns of X whose mean or variance overflows float64 in a StandardScaler.
+
+    The scaler itself does not say: it takes an infinite variance for a constant column's and
+    divides by 1, or centers by a NaN mean.
+    """
+    from scipy import sparse
+    from sklearn.preprocessing import StandardScaler
+
+    with np.errstate(over="ignore", invalid="ignore"):  # the overflow is what is looked for
+        scaler = StandardScaler(with_mean=not sparse.issparse(X)).fit(X)
+    return np.flatnonzero(~(np.isfinite(scaler.mean_) & np.isfinite(scaler.var_))).tolist()
+
+
+def _check_scalable(X, path):
+    """Refuse features too large for a StandardScaler, which would turn them into NaN."""
+    columns = _unscalable(X)
+    if not columns:
+        return
+    if hasattr(X, "columns"):
+        names = [X.columns[j] for j in columns]
+        where, leave_out = f"Column(s) {_listed(names)}", f" (--drop {','.join(names)})"
+        part = X.iloc[:, columns].to_numpy()
+    else:
+        where, leave_out = f"Feature column(s) {_listed(columns)} (counting from 0)", ""
+        part = X[:, columns]
+    raise UserError(
+        f"{where} of {_shown(path)} are too large to scale: values up to "
+        f"{float(abs(part).max()):.3g} overflow float64 in their variance. Divide them by a "
+        f"power of ten first, leave them out{leave_out}, or fit without scaling (--no-scale)."
+    )
+
+
+def _check_scalable_target(y, target, path):
+    """Refuse regression targets too large to standardize."""
+    if _unscalable(np.asarray(y, dtype=np.float64).reshape(-1, 1)):
+        raise UserError(
+            f"The target {target!r} of {_shown(path)} is too large to standardize: values up to "
+            f"{np.max(np.abs(np.asarray(y, dtype=np.float64))):.3g} overflow float64 in its "
+            f"variance. Divide it by a power of ten first, or fit without scaling (--no-scale)."
+        )
+
+
+def _check_classes(y, target, path):
+    """Refuse to learn as classes a numeric target that looks like a quantity."""
+    values = np.asarray(y)
+    if values.dtype.kind not in "iuf":
+        return
+    distinct = np.unique(values)
+    fractions = values.dtype.kind == "f" and not np.array_equal(distinct, np.round(distinct))
+    many = distinct.size > MANY_CLASSES and distinct.size * ROWS_PER_CLASS > values.size
+    if fractions or many:
+        raise UserError(
+            f"The target {target!r} of {_shown(path)} has {distinct.size} distinct numbers in "
+            f"{values.size} rows{', not all whole' if fractions else ''}: a quantity to "
+            f"predict rather than classes to tell apart. Pass --regressor."
+        )
+
+
+def _class_weights(weights, y, path):
+    """``--class-weight`` with its labels as the classes of y (written as the file does)."""
+    if not isinstance(weights, dict):
+        return weights
+    known = np.unique(np.asarray(y)).tolist()
+    classes = {str(label): label for label in known}
+    # svmlight's targets are floats: its class 1.0 is also "1", as the file may write it.
+    classes.update({f"{label:g}": label for label in known if isinstance(label, float)})
+    unknown = [label for label in weights if label not in classes]
+    if unknown:
+        raise UserError(
+            f"--class-weight names {_listed(unknown)}, not classes of {_shown(path)}; its "
+            f"classes are: {', '.join(map(str, known[:20]))}{', ...' if len(known) > 20 else ''}."
+        )
+    return {classes[label]: weight for label, weight in weights.items()}
+
+
+def _command_line_advice(text, scaled):
+    """A warning's advice in the command line's terms: its options, and no scaling hint after
+    the command line has scaled the data."""
+    rewrite = "--max-iter (now \\1) or --tol."
+    if not scaled:
+        rewrite = "--max-iter (now \\1) or --tol, or scale the data (leave out --no-scale)."
+    return re.sub(r"max_iter \(now (\d+)\) or tol, or scale the data\.", rewrite, text)
+
+
+@contextlib.contextmanager
+def _advice(scaled):
+    """Show the warnings of the block with :func:`_command_line_advice`."""
+    show = warnings.showwarning
+    with warnings.catch_warnings():
+
+        def show_advice(message, category, filename, lineno, file=None, line=None):
+            text = _command_line_advice(str(message), scaled)
+            show(text, category, filename, lineno, file, line)
+
+        warnings.showwarning = show_advice
+        yield
+
+
 def command_fit(args):
     output = Path(args.output)
     if output.suffix.lower() not in FORMATS:
@@ -434,31 +693,38 @@ def command_fit(args):
             f"Cannot tell the format of {str(output)!r} from its suffix: use .skops "
             f"(recommended), .pkl, .pickle or .joblib."
         )
+    # Everything missing is named now, in one message, not one package at a time.
+    _require(f"{PROGRAM} fit", _data_packages(args.data) + _model_packages(output))
     if not output.parent.is_dir():
         raise UserError(
             f"Cannot write the model to {str(output)!r}: no folder {str(output.parent)!r}."
         )
     if not os.access(output.parent, os.W_OK):
         raise UserError(f"Cannot write the model to {str(output)!r}: the folder is not writable.")
-    if output.suffix.lower() == ".skops":
-        try:
-            import skops.io  # noqa: F401 - refused now, not after the fit
-        except ImportError:
-            raise _missing("skops", "Saving .skops models") from None
     estimator = _estimator(args)
-    X, y, target = read_training_data(args.data, args.target, args.index_col)
+    X, y, target = read_training_data(
+        args.data, args.target, args.index_col, args.features, args.drop
+    )
     if args.regressor and not np.issubdtype(np.asarray(y).dtype, np.number):
         raise UserError(f"--regressor needs a numeric target; column {target!r} is not numeric.")
+    if not args.regressor:
+        _check_classes(y, target, args.data)
+        estimator.set_params(class_weight=_class_weights(args.class_weight, y, args.data))
     from scipy import sparse
 
     model = _model(args, estimator, sparse.issparse(X))
     X_train, y_train, X_test, y_test = X, y, None, None
     if not args.no_score:
         X_train, X_test, y_train, y_test = _split(X, y, args)
+    if not args.no_scale:  # what the scalers in the model will be fitted on
+        _check_scalable(X_train, args.data)
+        if args.regressor:
+            _check_scalable_target(y_train, target, args.data)
     progress = Progress(estimator.max_iter, quiet=args.quiet)
     estimator.set_params(callback=progress)
     try:
-        model.fit(X_train, y_train)
+        with _advice(scaled=not args.no_scale):
+            model.fit(X_train, y_train)
     finally:
         progress.close()
         # The model is saved without the progress bar: a callback is code, not data.
@@ -496,10 +762,18 @@ def _split(X, y, args):
 
 
 def command_predict(args):
+    # pandas writes the predictions, whatever the data file.
+    packages = [
+        *_model_packages(_check_model_file(args.model)),
+        "pandas",
+        *_data_packages(args.data),
+    ]
+    _require(f"{PROGRAM} predict", packages)
+    import pandas as pd
+
     model = read_model(args.model, args.trust_pickle)
     estimator = final_estimator(model)
     X, index = read_prediction_data(args.data, model, args.index_col)
-    pd = _pandas("Writing predictions")
     if args.proba:
         if not isinstance(estimator, BackpropClassifier):
             raise UserError(
@@ -526,6 +800,7 @@ def command_predict(args):
 
 
 def command_info(args):
+    _require(f"{PROGRAM} info", _model_packages(_check_model_file(args.model)))
     model = read_model(args.model, args.trust_pickle)
     estimator = final_estimator(model)
     sizes = [estimator.n_features_in_] + [coef.shape[1] for coef in estimator.coefs_]
@@ -591,15 +866,22 @@ def command_gradcheck(args):
         X = X[:, :: max(1, X.shape[1] // 8)]
         where = "the diabetes data" if args.regressor else "the digits data"
     else:
-        X, y, _ = read_training_data(args.data, args.target, args.index_col)
-        where = str(args.data)
-        X = X.to_numpy() if hasattr(X, "to_numpy") else X
+        _require(f"{PROGRAM} gradcheck", _data_packages(args.data))
+        X, y, target = read_training_data(
+            args.data, args.target, args.index_col, args.features, args.drop
+        )
+        where = "standard input" if _is_stdin(args.data) else str(args.data)
     from sklearn.preprocessing import StandardScaler
 
     # Rows spread evenly over the file: files are often sorted by their target.
     rows = np.unique(np.linspace(0, X.shape[0] - 1, min(args.rows, X.shape[0])).astype(int))
-    X = StandardScaler(with_mean=not hasattr(X, "tocsr")).fit_transform(X[rows])
+    X = X.iloc[rows] if hasattr(X, "iloc") else X[rows]
     y = np.asarray(y)[rows]
+    if args.data is not None:  # the bundled data sets scale well
+        _check_scalable(X, args.data)
+        if args.regressor:
+            _check_scalable_target(y, target, args.data)
+    X = StandardScaler(with_mean=not hasattr(X, "tocsr")).fit_transform(X)
     rows = rows.size
     if args.regressor:
         y = (y - y.mean()) / (y.std() or 1.0)
@@ -624,8 +906,8 @@ def command_demo(args):
 
 
 def command_export(args):
-    try:  # by its name, so that it is looked up again if skl2onnx has been installed since
-        bp_onnx = importlib.import_module("sklearn_bp.onnx")
+    try:  # by its full name: imported again if skl2onnx has been installed since a failure
+        import sklearn_bp.onnx as bp_onnx
     except ImportError as error:
         raise UserError(_one_line(error)) from None
     model = read_model(args.model, args.trust_pickle)
@@ -675,6 +957,11 @@ def _network_options(parser, *, hidden_default):
         help=f"hidden units (default: {DEFAULTS['activation']})",
     )
     parser.add_argument(
+        "--out-activation",
+        choices=["logistic", "softmax"],
+        help=f"a classifier's output units (default: {DEFAULTS['out_activation']})",
+    )
+    parser.add_argument(
         "--alpha", type=float, help=f"L2 penalty on the weights (default: {DEFAULTS['alpha']:g})"
     )
     parser.add_argument(
@@ -682,14 +969,33 @@ def _network_options(parser, *, hidden_default):
         choices=sorted(METHODS),
         help=f"scipy.optimize.minimize method (default: {DEFAULTS['method']})",
     )
-    parser.add_argument("--random-state", type=int, default=0, metavar="SEED", help="(default: 0)")
+    parser.add_argument(
+        "--random-state",
+        type=int,
+        metavar="SEED",
+        help=f"seed of the initial weights (default: {DEFAULT_SEED}; none for trust-krylov, "
+        f"whose fits differ from run to run whatever the seed)",
+    )
 
 
-def _data_options(parser, *, target_required_text):
-    parser.add_argument("data", metavar="DATA", help="CSV, TSV, Parquet or svmlight/libsvm file")
+DATA_HELP = "CSV, TSV, Parquet or svmlight/libsvm file; - reads CSV from standard input"
+
+
+def _data_options(parser, *, target_required_text, nargs=None):
+    parser.add_argument("data", metavar="DATA", nargs=nargs, help=DATA_HELP)
     parser.add_argument("--target", metavar="COLUMN", help=target_required_text)
     parser.add_argument(
         "--index-col", metavar="COLUMN", help="column that names the rows (kept in predictions)"
+    )
+    columns = parser.add_mutually_exclusive_group()
+    columns.add_argument(
+        "--features",
+        type=_names,
+        metavar="COLUMNS",
+        help="the feature columns, separated by commas (default: all but the target and index)",
+    )
+    columns.add_argument(
+        "--drop", type=_names, metavar="COLUMNS", help="columns to leave out, separated by commas"
     )
 
 
@@ -731,6 +1037,13 @@ def build_parser():
         "--early-stopping", action="store_true", help="stop when a held-out score stalls"
     )
     fit.add_argument(
+        "--class-weight",
+        type=_class_weight,
+        metavar="WEIGHTS",
+        help="a classifier's weight of each class: 'balanced' (inversely to their frequency) or "
+        "CLASS=WEIGHT pairs separated by commas, such as yes=5,no=1 (default: 1 each)",
+    )
+    fit.add_argument(
         "--no-scale", action="store_true", help="no StandardScaler in front of the network"
     )
     fit.add_argument(
@@ -753,7 +1066,7 @@ def build_parser():
         description="Predict the rows of a data file; write CSV with the input's index.",
     )
     predict.add_argument("model", metavar="MODEL", help="a model saved by fit")
-    predict.add_argument("data", metavar="DATA", help="CSV, TSV, Parquet or svmlight/libsvm file")
+    predict.add_argument("data", metavar="DATA", help=DATA_HELP)
     predict.add_argument(
         "--index-col", metavar="COLUMN", help="column that names the rows (kept in the output)"
     )
@@ -780,11 +1093,7 @@ def build_parser():
         "differences, on a small network and rows spread over a data file (by default "
         "scikit-learn's digits, or diabetes with --regressor). Exit status 1 if they differ.",
     )
-    gradcheck.add_argument(
-        "data", metavar="DATA", nargs="?", help="CSV, TSV, Parquet or svmlight/libsvm file"
-    )
-    gradcheck.add_argument("--target", metavar="COLUMN", help="the column to learn")
-    gradcheck.add_argument("--index-col", metavar="COLUMN", help="column that names the rows")
+    _data_options(gradcheck, target_required_text="the column to learn", nargs="?")
     _network_options(gradcheck, hidden_default=(5,))
     gradcheck.add_argument(
         "--rows", type=int, default=50, metavar="N", help="rows to use (default: 50)"
@@ -834,10 +1143,12 @@ def main(argv=None):
         try:
             return args.run(args)
         except BrokenPipeError:
-            # The reader of the output went away (``| head``): stop quietly, as Unix tools do.
+            # The reader of the output went away (``| head``): stop quietly with status 0, as
+            # Unix tools do. What is left in stdout's buffer goes to devnull, not to another
+            # BrokenPipeError when Python flushes it at exit (Python's docs on SIGPIPE).
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
-            return 1
+            return 0
         except (UserError, OSError, ValueError, TypeError) as error:
             # OSError: files; ValueError and TypeError: what the estimators refuse (bad
             # hyperparameters and data) say what is wrong in their message.

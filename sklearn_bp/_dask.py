@@ -43,10 +43,10 @@ def any_dask(*objects):
 def _client():
     try:
         from distributed import default_client
-    except ImportError:  # pragma: no cover - dask without distributed
-        raise ImportError(
-            "Fitting on dask collections needs dask.distributed: pip install 'sklearn-bp[dask]'."
-        ) from None
+    except ImportError:  # dask without distributed
+        from ._optional import missing_message
+
+        raise ImportError(missing_message("Fitting on dask collections", ["distributed"])) from None
     try:
         return default_client()
     except ValueError:

@@ -116,10 +116,9 @@ def _skops_io():
     try:
         import skops.io
     except ImportError:
-        raise ImportError(
-            "Saving and loading .skops files needs skops: pip install skops "
-            "(or pip install 'sklearn-bp[cli]')."
-        ) from None
+        from ._optional import missing_message
+
+        raise ImportError(missing_message("Saving and loading .skops files", ["skops"])) from None
     return skops.io
 
 

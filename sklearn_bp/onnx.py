@@ -23,29 +23,13 @@ weights' growth, see :func:`overflow_limit`): there onnxruntime computes with in
 may return NaN where ``predict_proba`` is finite.
 """
 
-import importlib
-
 import numpy as np
 
+from ._optional import missing_message, missing_packages
 
-def _missing(names):
-    """The modules of ``names`` that cannot be imported."""
-    missing = []
-    for name in names:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            missing.append(name)
-    return missing
-
-
-_MISSING = _missing(["skl2onnx", "onnx"])
+_MISSING = missing_packages(["skl2onnx", "onnx"])
 if _MISSING:
-    raise ImportError(
-        f"sklearn_bp.onnx needs {' and '.join(_MISSING)}, which "
-        f"{'is' if len(_MISSING) == 1 else 'are'} not installed: pip install skl2onnx onnx "
-        f'(or, from a checkout of sklearn-bp, pip install ".[onnx]").'
-    )
+    raise ImportError(missing_message("sklearn_bp.onnx", _MISSING) + ".")
 
 from skl2onnx import to_onnx as _skl2onnx_to_onnx  # noqa: E402
 from skl2onnx import update_registered_converter  # noqa: E402

@@ -214,7 +214,109 @@ USER_ERRORS = [
     (
         ["fit", "iris.csv", "--target", "species", "-o", "m.skops"],
         1,
+        "Column(s) 'id' of 'iris.csv' are not numeric: encode them as numbers first, or leave "
+        "them out with --drop id. 'id' looks like the rows' names: pass --index-col id.\n",
+    ),
+    (
+        ["fit", "iris.csv", "--target", "species", "--drop", "species", "-o", "m.skops"],
+        1,
+        "--drop names the target 'species'.\n",
+    ),
+    (
+        ["fit", "iris.csv", "--target", "species", "--features", "id,petal_width", "-o", "m.skops"],
+        1,
         "Column(s) 'id' of 'iris.csv' are not numeric",
+    ),
+    (
+        ["fit", "iris.csv", "--target", "species", "--features", "petal", "-o", "m.skops"],
+        1,
+        "No column 'petal' in 'iris.csv'; its columns are: id, sepal_length,",
+    ),
+    (
+        ["fit", "iris.csv", "--target", "species", "--features", "a,b", "--drop", "c", "-o", "m"],
+        2,
+        "argument --drop: not allowed with argument --features",
+    ),
+    (
+        ["fit", "iris.csv", "--target", "species", "--drop", "id,,x", "-o", "m.skops"],
+        2,
+        "argument --drop: expected column names separated by commas; got 'id,,x'",
+    ),
+    (["fit", "empty.svm", "-o", "m.skops"], 1, "'empty.svm' has no rows.\n"),
+    (
+        ["fit", "iris.svm", "--index-col", "id", "-o", "m.skops"],
+        1,
+        "--index-col does not apply to svmlight file 'iris.svm': its features have no names,",
+    ),
+    (
+        ["fit", "diabetes.csv", "--target", "progression", "-o", "m.skops"],
+        1,
+        "The target 'progression' of 'diabetes.csv' has 214 distinct numbers in 442 rows: a "
+        "quantity to predict rather than classes to tell apart. Pass --regressor.\n",
+    ),
+    (
+        ["fit", "half.csv", "--target", "y", "-o", "m.skops"],
+        1,
+        "The target 'y' of 'half.csv' has 2 distinct numbers in 4 rows, not all whole: a "
+        "quantity to predict rather than classes to tell apart. Pass --regressor.\n",
+    ),
+    (
+        ["fit", "IRIS", "--class-weight", "setosa=2,rose=1", "-o", "m.skops"],
+        1,
+        "--class-weight names 'rose', not classes of 'iris.csv'; its classes are: setosa, "
+        "versicolor, virginica.\n",
+    ),
+    (
+        ["fit", "IRIS", "--class-weight", "setosa=-1", "-o", "m.skops"],
+        2,
+        "argument --class-weight: expected 'balanced' or CLASS=WEIGHT pairs separated by commas",
+    ),
+    (
+        ["fit", "diabetes.csv", "--regressor", "--class-weight", "balanced", "-o", "m.skops"],
+        1,
+        "--class-weight applies to classifiers; a BackpropRegressor's outputs are linear and "
+        "unweighted.\n",
+    ),
+    (
+        ["fit", "diabetes.csv", "--regressor", "--out-activation", "softmax", "-o", "m.skops"],
+        1,
+        "--out-activation applies to classifiers;",
+    ),
+    (
+        ["fit", "huge.csv", "--target", "y", "--no-score", "-o", "m.skops"],
+        1,
+        "Column(s) 'a' of 'huge.csv' are too large to scale: values up to 1e+308 overflow "
+        "float64 in their variance. Divide them by a power of ten first, leave them out "
+        "(--drop a), or fit without scaling (--no-scale).\n",
+    ),
+    (
+        ["fit", "huge.csv", "--target", "a", "--regressor", "--no-score", "-o", "m.skops"],
+        1,
+        "The target 'a' of 'huge.csv' is too large to standardize: values up to 1e+308 "
+        "overflow float64 in its variance.",
+    ),
+    (
+        ["gradcheck", "huge.csv", "--target", "y"],
+        1,
+        "Column(s) 'a' of 'huge.csv' are too large to scale",
+    ),
+    (
+        ["fit", "huge.svm", "--no-score", "-o", "m.skops"],
+        1,
+        "Feature column(s) 0 (counting from 0) of 'huge.svm' are too large to scale: values "
+        "up to 1e+308",
+    ),
+    (
+        ["fit", "infinite.csv", "--target", "y", "--no-scale", "-o", "m.skops"],
+        1,
+        "Column(s) 'b' of 'infinite.csv' have infinite values: replace or drop them first.\n",
+    ),
+    (
+        ["predict", "MODEL", "iris.svm"],
+        1,
+        "The model was trained on a table: it takes the columns 'sepal_length', 'sepal_width', "
+        "'petal_length', 'petal_width' by name, and svmlight file 'iris.svm' has no names. "
+        "Predict a CSV, TSV or Parquet file with those columns.\n",
     ),
     (["fit", "iris.csv", "-o", "m.skops"], 1, "--target COLUMN is required for 'iris.csv'"),
     (
@@ -262,6 +364,7 @@ USER_ERRORS = [
         "argument --hidden: expected sizes separated by commas, such as 25,10; got '5,x'",
     ),
     (["predict", "nothing.skops", "new.csv"], 1, "No such file: 'nothing.skops'."),
+    (["info", "-"], 1, "A model is read from a file; - (standard input) is for DATA.\n"),
     (["info", "garbage.skops"], 1, "'garbage.skops' is not a model file"),
     (["info", "model.pkl"], 1, "'model.pkl' is a pickle, which runs code when loaded"),
     (["info", "TAMPERED"], 1, "Refusing to load 'tampered.skops': it names types that are not"),
@@ -298,15 +401,27 @@ def test_user_errors_print_one_line_and_exit_non_zero(
     args, status, message, folder, iris_model, capsys, monkeypatch
 ):
     (folder / "garbage.skops").write_text("not a model\n")
+    (folder / "empty.svm").write_text("")
+    (folder / "half.csv").write_text("x,y\n1,0.5\n2,1\n3,0.5\n4,1\n")
+    # 1e308 and -1e308 are finite, but their squares are not.
+    huge = "a,b,y\n1e308,1,0\n-1e308,2,1\n" + "".join(f"{i},{i},{i % 2}\n" for i in range(8))
+    (folder / "huge.csv").write_text(huge)
+    (folder / "huge.svm").write_text("0 1:1e308 2:1\n1 1:-1e308 2:2\n0 1:1 2:3\n1 1:2 2:4\n")
+    (folder / "infinite.csv").write_text("a,b,y\n1,inf,0\n2,1,1\n3,2,0\n4,3,1\n")
+    X, y = load_iris(return_X_y=True)
+    dump_svmlight_file(X, y, str(folder / "iris.svm"))
     for name in ("broken.csv.xz", "broken.csv.zip", "iris.svm.xz"):
         (folder / name).write_bytes(b"this is not compressed\n")
     model = load_model(iris_model[0])
     save_model(model, folder / "model.pkl")
     if "regressor.skops" in args and not (folder / "regressor.skops").exists():
         Xd, yd = load_diabetes(return_X_y=True, as_frame=True)
-        save_model(BackpropRegressor(max_iter=5).fit(Xd, yd / yd.std()), folder / "regressor.skops")
+        regressor = BackpropRegressor(hidden_layer_sizes=(3,), alpha=1.0, random_state=0)
+        save_model(regressor.fit(Xd, yd / yd.std()), folder / "regressor.skops")
     args = [_tampered_skops(folder, iris_model) if arg == "TAMPERED" else arg for arg in args]
     args = [iris_model[0] if arg == "MODEL" else arg for arg in args]
+    if "IRIS" in args:
+        args[1:2] = ["iris.csv", "--target", "species", "--index-col", "id"]
     if message in IN_A_PROCESS or "alpha" in message or "Refusing" in message:
         code, _, err = run(*args, cwd=folder)
     else:
@@ -328,8 +443,9 @@ def test_progress_is_plain_lines_when_piped_and_silent_when_quiet(folder):
     assert lines[0].startswith("fit: iteration 1/30, loss ")
     assert lines[-1].startswith("fit: iteration 30/30, loss ")
     assert "\x1b[" not in err  # no terminal control codes in a pipe
-    # The method's warning, in one line.
+    # The method's warning, in one line, in the command line's terms: the data was scaled.
     assert "sklearn-bp: warning: L-BFGS-B did not converge after 30 iteration(s)" in err
+    assert "Increase --max-iter (now 30) or --tol.\n" in err and "scale the data" not in err
     status, _, err = run(*args, "--max-iter", "30", "--quiet", "-o", "p.skops", cwd=folder)
     assert status == 0 and "fit: " not in err and "warning: L-BFGS-B" in err
 
@@ -413,3 +529,174 @@ def test_console_script_is_installed():
     completed = subprocess.run([found, "--help"], capture_output=True, text=True, check=True)
     for command in ("fit", "predict", "info", "gradcheck", "demo"):
         assert command in completed.stdout
+
+
+def test_features_and_drop_choose_the_columns(folder):
+    frame = _iris_frame(folder)
+    for option, names in (("--features", "petal_width,petal_length"), ("--drop", "sepal_width")):
+        status, _, err = run(
+            "fit", "iris.csv", "--target", "species", "--index-col", "id", option, names,
+            "--no-score", "-q", "-o", "columns.skops", cwd=folder,
+        )  # fmt: skip
+        assert status == 0, err
+        columns = (
+            names.split(",")
+            if option == "--features"
+            else ["sepal_length", "petal_length", "petal_width"]
+        )
+        expected = make_pipeline(StandardScaler(), BackpropClassifier(random_state=0)).fit(
+            frame[columns], frame["species"]
+        )
+        saved = load_model(folder / "columns.skops")
+        assert list(saved.feature_names_in_) == columns
+        np.testing.assert_array_equal(
+            saved.predict_proba(frame[columns]), expected.predict_proba(frame[columns])
+        )
+
+
+def test_class_weight_and_out_activation_reach_the_classifier(folder):
+    status, _, err = run(
+        "fit", "iris.csv", "--target", "species", "--index-col", "id", "--hidden", "5",
+        "--class-weight", "setosa=5,virginica=0.5", "--out-activation", "softmax",
+        "--no-score", "-q", "-o", "weighted.skops", cwd=folder,
+    )  # fmt: skip
+    assert status == 0, err
+    frame = _iris_frame(folder)
+    X, y = frame.drop(columns="species"), frame["species"]
+    expected = make_pipeline(
+        StandardScaler(),
+        BackpropClassifier(
+            hidden_layer_sizes=(5,),
+            out_activation="softmax",
+            class_weight={"setosa": 5.0, "virginica": 0.5},
+            random_state=0,
+        ),
+    ).fit(X, y)
+    saved = load_model(folder / "weighted.skops")
+    assert saved[-1].out_activation_ == "softmax"
+    np.testing.assert_array_equal(saved.predict_proba(X), expected.predict_proba(X))
+
+
+def test_class_weight_names_svmlight_classes_as_the_file_writes_them(folder, capsys, monkeypatch):
+    X, y = load_iris(return_X_y=True)
+    dump_svmlight_file(X, y, str(folder / "iris.svm"))
+    monkeypatch.chdir(folder)
+    args = ["fit", "iris.svm", "--class-weight", "0=3,2.0=0.5", "--no-score", "-q"]
+    assert main([*args, "-o", "svm_weighted.skops"]) == 0, capsys.readouterr().err
+    assert load_model(folder / "svm_weighted.skops")[-1].class_weight == {0.0: 3.0, 2.0: 0.5}
+
+
+def test_a_dash_reads_the_table_from_standard_input(folder, iris_model):
+    path, _, _ = iris_model
+    completed = subprocess.run(
+        [sys.executable, "-m", "sklearn_bp", "predict", str(path), "-", "--index-col", "id"],
+        input=(folder / "new.csv").read_text(),
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr
+    written = pd.read_csv(pd.io.common.StringIO(completed.stdout), index_col=0)
+    new = _iris_frame(folder, "new.csv")
+    assert list(written.index) == list(new.index)
+    np.testing.assert_array_equal(written["prediction"], load_model(path).predict(new))
+
+
+def test_fit_reads_standard_input_and_names_it_in_messages(folder, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", pd.io.common.StringIO("x,y\n1,a\n"))
+    assert main(["fit", "-", "--target", "z", "-o", str(folder / "m.skops")]) == 1
+    assert capsys.readouterr().err == (
+        "sklearn-bp: error: No column 'z' in standard input; its columns are: x, y.\n"
+    )
+
+
+def test_predict_into_a_closed_pipe_ends_quietly(folder, iris_model):
+    # The reader has gone before the first line, as ``| head -0`` would.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sklearn_bp", "predict", str(iris_model[0]), "iris.csv",
+         "--index-col", "id", "--proba"],
+        cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    process.stdout.close()
+    err = process.stderr.read()
+    assert process.wait(timeout=300) == 0
+    assert err == b""
+
+
+def test_a_model_without_names_takes_a_table_quietly(folder):
+    X, y = load_iris(return_X_y=True)
+    dump_svmlight_file(X, y, str(folder / "iris.svm"))
+    pd.DataFrame(X, columns=list("abcd")).to_csv(folder / "unnamed.csv", index=False)
+    status, _, err = run("fit", "iris.svm", "--no-score", "-q", "-o", "unnamed.skops", cwd=folder)
+    assert status == 0, err
+    status, out, err = run("predict", "unnamed.skops", "unnamed.csv", cwd=folder)
+    assert status == 0 and err == ""
+    predicted = pd.read_csv(pd.io.common.StringIO(out), index_col=0)["prediction"]
+    np.testing.assert_array_equal(predicted, load_model(folder / "unnamed.skops").predict(X))
+
+
+@pytest.mark.parametrize(
+    ("args", "missing", "message"),
+    [
+        (
+            ["fit", "iris.csv", "--target", "species", "-o", "m.skops"],
+            ["pandas", "skops"],
+            "sklearn-bp fit needs pandas and skops, which are not installed: "
+            "pip install pandas skops\n",
+        ),
+        (
+            ["predict", "iris.skops", "iris.csv"],
+            ["pandas", "skops"],
+            "sklearn-bp predict needs skops and pandas, which are not installed: "
+            "pip install skops pandas\n",
+        ),
+        (
+            ["fit", "new.parquet", "--target", "species", "-o", "m.pkl"],
+            ["pandas", "pyarrow"],
+            "sklearn-bp fit needs pandas and pyarrow, which are not installed: "
+            "pip install pandas pyarrow\n",
+        ),
+        (
+            ["info", "iris.skops"],
+            ["skops"],
+            "sklearn-bp info needs skops, which is not installed: pip install skops\n",
+        ),
+    ],
+)
+def test_missing_packages_are_named_together_before_any_work(
+    args, missing, message, folder, iris_model, capsys, monkeypatch
+):
+    (folder / "new.parquet").touch()
+    for package in missing:
+        monkeypatch.setitem(sys.modules, package, None)
+    monkeypatch.chdir(folder)
+    assert main(args) == 1
+    assert capsys.readouterr().err == f"sklearn-bp: error: {message}"
+
+
+def test_the_docs_install_only_what_pip_can_find():
+    docs = Path(__file__).parents[1] / "docs"
+    texts = [path.read_text() for path in [*docs.glob("*.rst"), docs.parent / "README.md"]]
+    assert not any("sklearn-bp[" in text for text in texts)
+
+
+@pytest.mark.parametrize(
+    ("seed", "warned"), [([], False), (["--random-state", "0"], True)], ids=["default", "asked"]
+)
+def test_trust_krylov_warns_only_of_a_seed_the_user_gave(seed, warned, folder):
+    status, _, err = run(
+        "fit", "iris.csv", "--target", "species", "--index-col", "id", "--method",
+        "trust-krylov", "--max-iter", "3", "--no-score", "-q", *seed, "-o", "k.skops", cwd=folder,
+    )  # fmt: skip
+    assert status == 0, err
+    assert ("warning: method='trust-krylov' is not reproducible" in err) == warned
+
+
+def test_convergence_advice_names_options_and_scales_only_unscaled_data(folder):
+    args = ["fit", "iris.csv", "--target", "species", "--index-col", "id", "--max-iter", "4"]
+    status, _, err = run(*args, "--no-scale", "-q", "-o", "s.skops", cwd=folder)
+    assert status == 0, err
+    assert err.endswith(
+        "Increase --max-iter (now 4) or --tol, or scale the data (leave out --no-scale).\n"
+    )

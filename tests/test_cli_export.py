@@ -55,7 +55,7 @@ def test_export_without_skl2onnx_says_what_to_install(tmp_path, capsys, monkeypa
     monkeypatch.delitem(sys.modules, "sklearn_bp.onnx", raising=False)
     status = main(["export", str(tmp_path / "model.skops"), "-o", str(tmp_path / "m.onnx")])
     assert status == 1
-    assert "needs skl2onnx, which is not installed: pip install skl2onnx onnx" in (
+    assert "needs skl2onnx, which is not installed: pip install skl2onnx." in (
         capsys.readouterr().err
     )
     assert not (tmp_path / "m.onnx").exists()

@@ -66,7 +66,7 @@ numpydoc_xref_ignore = {
     "of", "or", "shape", "default", "optional", "instance", "n_samples", "n_features",
     "n_outputs", "n_params", "n_classes", "n_layers", "fan_in", "fan_out", "s_l", "s_", "1",
     "L", "None", "True", "False", "to", "int", "float", "str", "bool", "dict", "list", "tuple",
-    "object", "inf", "an", "from", "n_labels", "skops.io.exceptions.UntrustedTypesFoundException",
+    "object", "inf", "an", "from", "n_labels",
     "onnx.ModelProto",
 }  # fmt: skip
 

@@ -32,7 +32,7 @@ from ._classifier import BackpropClassifier
 from ._gradient_check import gradient_check
 from ._optimize import METHODS, method_spec
 from ._optional import missing_message, missing_packages
-from ._persistence import FORMATS, TRUSTED_TYPES, library_versions, load_model, save_model
+from ._persistence import FORMATS, library_versions, load_model, save_model
 from ._regressor import BackpropRegressor
 from ._version import __version__
 
@@ -408,12 +408,6 @@ def read_model(path, trust_pickle):
         ModuleNotFoundError,
         TypeError,
     ) as error:
-        if type(error).__name__ == "UntrustedTypesFoundException":
-            raise UserError(
-                f"Refusing to load {_shown(path)}: it names types that are not trusted "
-                f"({_one_line(error).split(': ', 1)[-1]}); only scikit-learn's and "
-                f"{', '.join(TRUSTED_TYPES)} are."
-            ) from None
         raise UserError(f"Cannot read the model {_shown(path)}: {_one_line(error)}") from None
 
 

@@ -10,6 +10,9 @@ as it is.
 import os
 from importlib.metadata import version
 
+import numpy as np
+import pytest
+
 if tuple(int(part) for part in version("scipy").split(".")[:2]) >= (1, 14):
     os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
@@ -21,3 +24,13 @@ try:
     import skl2onnx  # noqa: F401
 except ImportError:
     collect_ignore += ["sklearn_bp/onnx.py", "docs/deploying.rst"]
+
+
+@pytest.fixture(autouse=True)
+def _global_generator_from_a_fixed_seed():
+    """Start NumPy's global generator from the same seed in every test.
+
+    A fit with ``random_state=None`` draws from it: seeded here, such a fit does not depend on
+    which tests ran before, and a run of a few test files behaves as the whole suite does.
+    """
+    np.random.seed(0)  # noqa: NPY002 (check_random_state(None) draws from the legacy one)

@@ -28,13 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ._classifier import BackpropClassifier
-from ._gradient_check import gradient_check
-from ._optimize import METHODS, method_spec
-from ._optional import missing_message, missing_packages
-from ._persistence import FORMATS, library_versions, load_model, save_model
-from ._regressor import BackpropRegressor
-from ._version import __version__
+from .._classifier import BackpropClassifier
+from .._gradient_check import gradient_check
+from .._optimize import METHODS, method_spec
+from .._optional import missing_message, missing_packages
+from .._persistence import FORMATS, library_versions, load_model, save_model
+from .._regressor import BackpropRegressor
+from .._version import __version__
 
 PROGRAM = "sklearn-bp"
 
@@ -891,7 +891,7 @@ def command_gradcheck(args):
 
 
 def command_demo(args):
-    from .__main__ import demo
+    from ..__main__ import demo
 
     return demo()
 

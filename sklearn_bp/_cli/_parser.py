@@ -8,6 +8,7 @@ import argparse
 
 import numpy as np
 
+from .._activations import ACTIVATIONS
 from .._optimize import METHODS
 from .._version import __version__
 from ._commands import (
@@ -86,7 +87,7 @@ def _network_options(parser, *, hidden_default):
     )
     parser.add_argument(
         "--activation",
-        choices=["logistic", "tanh", "relu", "identity"],
+        choices=list(ACTIVATIONS),
         help=f"hidden units (default: {DEFAULTS['activation']})",
     )
     parser.add_argument(

@@ -875,6 +875,24 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         network = self._network
         return [theta.copy() for theta in network.thetas(network.pack(*self._host_parameters()))]
 
+    @property
+    def activation_(self):
+        """The hidden units' activation of the fitted network (``activation`` at fit time)."""
+        check_is_fitted(self)
+        return self._activation
+
+    @property
+    def fit_time_(self):
+        """Seconds the last fit took, or None for a model saved before sklearn-bp 0.2.0."""
+        check_is_fitted(self)
+        return getattr(self, "_fit_seconds", None)
+
+    @property
+    def library_versions_(self):
+        """The versions the model was trained with (``library_versions()`` at fit time)."""
+        check_is_fitted(self)
+        return dict(getattr(self, "_versions", {}))
+
     def _host_parameters(self):
         """``coefs_`` and ``intercepts_`` as NumPy arrays, from the device of a fit on one."""
         return [to_host(W) for W in self.coefs_], [to_host(b) for b in self.intercepts_]
@@ -1021,3 +1039,13 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         Z = np.array(to_host(Z))
         Z[rows] = unscale(M, exponents, dtype)
         return xp.asarray(Z, device=device), (rows, M, exponents)
+
+
+def check_hyperparameters(estimator):
+    """Refuse the invalid hyperparameters of an estimator of the family, as ``fit`` would.
+
+    Raises scikit-learn's ``InvalidParameterError`` (a ``ValueError`` and a ``TypeError``) with
+    the message ``fit`` gives, without data: for callers that check a configuration before they
+    read any, such as the command line.
+    """
+    estimator._validate_params()

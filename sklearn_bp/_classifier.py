@@ -14,7 +14,7 @@ from scipy.special import log_softmax, logsumexp
 from sklearn.base import ClassifierMixin
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import column_or_1d
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._base import BaseBackprop, Targets, flat, on_home_device, short
 from ._dask import is_dask_collection
@@ -313,12 +313,26 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
     out_activation_ : str
         Activation of the output units actually used.
 
+    activation_ : str
+        Activation of the hidden units the fit used (``activation`` at fit time).
+
+    target_type_ : {"binary", "multiclass", "multilabel"}
+        The kind of targets the fit saw, as :func:`~sklearn.utils.multiclass.type_of_target`
+        names it (its ``"multilabel-indicator"`` shortened to ``"multilabel"``).
+
     optimize_result_ : dict
         A summary of what :func:`scipy.optimize.minimize` returned, plain numbers and text:
         ``success``, ``status``, ``message``, ``fun`` (``loss_``), ``gradient_norm`` (of the
         gradient at the returned parameters), ``nit``, ``nfev``, ``nhev``, and ``stopped_by``
         (``"callback"``, ``"early_stopping"``, ``"interrupted"`` or ``"breakdown"``) when the
         fit was not ended by the method's own test. The method's internal state is not kept.
+
+    fit_time_ : float or None
+        Seconds the last fit took; None for a model saved before sklearn-bp 0.2.0.
+
+    library_versions_ : dict of str to str
+        The versions of sklearn-bp, NumPy, SciPy, scikit-learn and Python the model was
+        trained with (:ref:`persistence`); empty for a model saved before sklearn-bp 0.2.0.
 
     See Also
     --------
@@ -520,6 +534,12 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             "_target_type": facts["kind"],
             "_y_dtype": facts["y_dtype"].str,  # a string, which skops loads without trust
         }
+
+    @property
+    def target_type_(self):
+        """The kind of targets of the fit: "binary", "multiclass" or "multilabel"."""
+        check_is_fitted(self)
+        return self._target_type
 
     def decision_function(self, X):
         """Return the output layer's input z(L) for the rows of X.

@@ -163,9 +163,19 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
     out_activation_ : str
         ``"identity"``.
 
+    activation_ : str
+        Activation of the hidden units the fit used (``activation`` at fit time).
+
     optimize_result_ : dict
         A summary of what :func:`scipy.optimize.minimize` returned, as for
         :class:`~sklearn_bp.BackpropClassifier`.
+
+    fit_time_ : float or None
+        Seconds the last fit took; None for a model saved before sklearn-bp 0.2.0.
+
+    library_versions_ : dict of str to str
+        The versions of sklearn-bp, NumPy, SciPy, scikit-learn and Python the model was
+        trained with (:ref:`persistence`); empty for a model saved before sklearn-bp 0.2.0.
 
     See Also
     --------

@@ -17,7 +17,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_bp import BackpropClassifier, BackpropRegressor, load_model, save_model
-from sklearn_bp._cli import exact_floats, main
+from sklearn_bp._cli import main
+from sklearn_bp._cli._tables import exact_floats
 
 from .support import tampered_skops
 

@@ -69,13 +69,7 @@ def _network(estimator):
             f"This {type(estimator).__name__} holds {type(coefs[0]).__module__.split('.')[0]} "
             f"arrays (fitted under array_api_dispatch): fit it on NumPy arrays to export it."
         )
-    return coefs, intercepts, estimator._activation
-
-
-def _target_kind(estimator):
-    """ "binary", "multiclass" or "multilabel": three classes and three labels have the same
-    classes_ and layer sizes, only the fit knows which it saw."""
-    return estimator._target_type
+    return coefs, intercepts, estimator.activation_
 
 
 def overflow_limit(estimator, dtype=np.float32):
@@ -240,7 +234,7 @@ def convert_classifier(scope, operator, container):
         )
     input_proto_dtype = guess_proto_type(operator.inputs[0].type)
     Z = _decision_output(graph, estimator, operator.inputs[0].full_name, input_proto_dtype)
-    kind = _target_kind(estimator)
+    kind = estimator.target_type_
     label, probabilities = operator.outputs[0].full_name, operator.outputs[1].full_name
     proba = _probabilities(graph, Z, kind, estimator.out_activation_, probabilities)
     _labels(graph, proba, kind, get_label_classes(scope, estimator), label)
@@ -282,7 +276,7 @@ def calculate_classifier_output_shapes(operator):
     n_rows = operator.inputs[0].get_first_dimension()
     n_classes = len(estimator.classes_)
     classes = get_label_classes(operator.scope_inst, estimator)
-    if _target_kind(estimator) == "multilabel":
+    if estimator.target_type_ == "multilabel":
         operator.outputs[0].type = Int64TensorType([n_rows, n_classes])
     elif _label_constants(classes)[1] == onnx_proto.TensorProto.STRING:
         operator.outputs[0].type = StringTensorType([n_rows])

@@ -474,7 +474,9 @@ def test_unscaled_features_warn_that_hidden_units_start_saturated():
 
 def test_fitted_model_keeps_a_summary_of_the_result_not_the_solver_state(digits):
     X_train, _, y_train, _ = digits
-    clf = make_pipeline(StandardScaler(), BackpropClassifier(alpha=1.0, random_state=0))
+    clf = make_pipeline(
+        StandardScaler(), BackpropClassifier(alpha=1.0, max_iter=500, random_state=0)
+    )
     clf.fit(X_train, y_train)
     result = clf[-1].optimize_result_
     assert set(result) == {

@@ -280,7 +280,7 @@ def target_coordinates(data):
     data.loss_gradient_sum(theta, gradient)
     _, output_bias = network.unpack(theta)[-1]
     output_bias[:] = -network.unpack(gradient)[-1][1] / data.total_weight
-    spread = data.loss_gradient_sum(theta, gradient) / data.total_weight
+    spread = data.loss_sum(theta) / data.total_weight
     variance = 2.0 * spread / output_bias.size
     if not (np.isfinite(variance) and variance > np.finfo(np.float64).tiny):
         variance = 1.0

@@ -26,9 +26,13 @@ dask = pytest.importorskip("dask")
 
 @pytest.fixture(scope="module")
 def client():
-    """A local cluster of 2 worker processes with 1 thread each, as the issue asks."""
+    """A local cluster of 2 worker processes with 1 thread each, as the issue asks.
+
+    Its dashboard takes a free port (dashboard_address=None still tries 8787 and, where another
+    cluster holds it, warns: an error in this suite).
+    """
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
     with distributed.Client(cluster) as client:
         yield client

@@ -238,7 +238,8 @@ class ArrayAPIDataTerm:
         δ(l) = δ(l+1) Θ(l) .* g′(z(l)), Δ(l) = δ(l+1)ᵀ a(l)."""
         activations, Z = self._forward(params, X)
         H, loss = self.loss.loss_xp(self.xp, Z, Y, w)
-        return loss, self._linear_backward(params, X, activations, self._weigh(H - Y, w))
+        delta = self._weigh(self.loss.output_delta_xp(self.xp, H, Y), w)
+        return loss, self._linear_backward(params, X, activations, delta)
 
     def _linear_backward(self, params, X, activations, delta):
         """Per-layer (A(l)ᵀ δ(l+1), colsum δ(l+1)) of the backward pass that starts from δ(L)
@@ -294,7 +295,7 @@ class ArrayAPIDataTerm:
 
     def _exact_backward(self, params, directions, X, Y, w, activations, H, RZ, RA, RE):
         """H v of one block: the Gauss-Newton terms plus those that contain E."""
-        E = self._weigh(H - Y, w)
+        E = self._weigh(self.loss.output_delta_xp(self.xp, H, Y), w)
         sums = [None] * len(params)
         for layer in range(len(params) - 1, -1, -1):
             inputs = X if layer == 0 else activations[layer - 1]

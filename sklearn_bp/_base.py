@@ -635,7 +635,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         """
         if problem.dask is not None:  # sums over the held-out rows, computed on the workers
             return problem.dask.scorer(
-                self._validation_statistics(problem.targets), self._score_from_statistics
+                self._validation_statistics(problem.targets), problem.targets.loss.score_from_sums
             )
         data = self._data_term(problem, rows)
 
@@ -779,12 +779,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
     @abstractmethod
     def _validation_statistics(self, targets):
         """For held-out rows on a cluster: a picklable ``statistics(Z, Y, w)`` that returns a
-        vector of sums over rows, from whose total ``_score_from_statistics`` gives the score
-        that ``_validation_score`` gives in memory."""
-
-    @abstractmethod
-    def _score_from_statistics(self, sums):
-        """The early-stopping score from the total of ``_validation_statistics``' sums."""
+        vector of sums over rows (the loss's ``validation_sums``), from whose total the loss's
+        ``score_from_sums`` gives the score that ``_validation_score`` gives in memory."""
 
     @abstractmethod
     def _target_attributes(self, facts):

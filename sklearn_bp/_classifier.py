@@ -10,7 +10,7 @@ from numbers import Real
 
 import numpy as np
 from scipy import sparse
-from scipy.special import log_softmax, logsumexp
+from scipy.special import log_softmax
 from sklearn.base import ClassifierMixin
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
@@ -19,7 +19,7 @@ from sklearn.utils.validation import column_or_1d
 from ._base import BaseBackprop, Targets, flat, on_home_device, short
 from ._dask import is_dask_collection
 from ._fixes import StrOptions, get_namespace, to_host
-from ._losses import CLASSIFIER_LOSSES, log_softmax_xp
+from ._losses import CLASSIFIER_LOSSES, decide
 
 
 def _as_float(value):
@@ -56,34 +56,8 @@ def _class_weight_floats(class_weight, classes):
 _LOG_TINY = np.log(np.finfo(np.float64).smallest_subnormal)
 
 
-def output_log_proba(loss, Z, kind):
-    """Log-probabilities of the classes from the output layer's input z(L).
-
-    ``kind`` says how the outputs encode the target: ``"binary"`` (one unit, the probability of
-    the positive class), ``"multiclass"`` (one unit per class) or ``"multilabel"`` (one unit
-    per label, each its own probability). K sigmoids of a multiclass problem are normalized to
-    sum to one, as one-vs-rest models do.
-    """
-    log_h = loss.log_h(Z)
-    if loss.name == "softmax" or kind == "multilabel":
-        return log_h
-    if kind == "binary":
-        return np.hstack([loss.log_h(-Z), log_h])
-    return log_h - logsumexp(log_h, axis=1, keepdims=True)
-
-
-def output_log_proba_xp(xp, loss, Z, kind):
-    """:func:`output_log_proba` for z(L) of any array-API namespace, on its device."""
-    log_h = loss.log_h_xp(xp, Z)
-    if loss.name == "softmax" or kind == "multilabel":
-        return log_h
-    if kind == "binary":
-        return xp.concat((loss.log_h_xp(xp, -Z), log_h), axis=1)
-    return log_softmax_xp(xp, log_h)
-
-
 def scaled_log_proba(loss, M, exponents, kind):
-    """:func:`output_log_proba` of z = 2^e M, exact also where z overflows.
+    """The loss's ``log_proba`` of z = 2^e M, exact also where z overflows.
 
     The softmax is shift-invariant: z − max z = 2^e (M − max M) is at most 0 and at worst
     −inf, whose probability is 0. Sigmoids take z itself, ±inf included, except when every
@@ -96,30 +70,18 @@ def scaled_log_proba(loss, M, exponents, kind):
     if loss.name == "softmax":
         return log_softmax(shifted, axis=1)
     if kind != "multiclass":
-        return output_log_proba(loss, Z, kind)
+        return loss.log_proba(Z, kind)
     far_below = Z.max(axis=1) < _LOG_TINY
     log_proba = np.empty_like(Z)
     log_proba[far_below] = log_softmax(shifted[far_below], axis=1)
-    log_proba[~far_below] = output_log_proba(loss, Z[~far_below], kind)
+    log_proba[~far_below] = loss.log_proba(Z[~far_below], kind)
     return log_proba
-
-
-def decide(proba, kind):
-    """The predicted class index of every row, or the label indicator matrix for multilabel.
-
-    The argmax of the probabilities themselves, so that predict and predict_proba agree even
-    where saturated outputs round to tied probabilities; the validation score of early
-    stopping decides the same way.
-    """
-    if kind == "multilabel":
-        return proba > 0.5
-    return np.argmax(proba, axis=1)
 
 
 def _proba(loss, Z, kind, saturated=None):
     """Probabilities from z(L), with the exact ones of saturated rows if there are any."""
     with np.errstate(over="ignore"):
-        log_proba = output_log_proba(loss, Z, kind)
+        log_proba = loss.log_proba(Z, kind)
         if saturated is not None:
             rows, M, exponents = saturated
             log_proba[rows] = scaled_log_proba(loss, M, exponents, kind)
@@ -490,15 +452,11 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         The rows are decided as ``predict`` decides them; the same sums serve a cluster's
         held-out rows, summed over the workers.
         """
-        sums = _accuracy_sums(Z, Y, weight, targets.loss, targets.facts["kind"])
-        return self._score_from_statistics(sums)
+        loss = targets.loss
+        return loss.score_from_sums(loss.validation_sums(Z, Y, weight, targets.facts["kind"]))
 
     def _validation_statistics(self, targets):
-        return partial(_accuracy_sums, loss=targets.loss, kind=targets.facts["kind"])
-
-    def _score_from_statistics(self, sums):
-        """Accuracy from (Σ w right, Σ w)."""
-        return float(sums[0] / sums[1])
+        return partial(targets.loss.validation_sums, kind=targets.facts["kind"])
 
     def _check_continuation(self, targets):
         classes, kind = targets.facts["classes"], targets.facts["kind"]
@@ -675,7 +633,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         if saturated is not None:  # rows beyond the dtype's range: exact on the host
             return on_home_device(_proba(self._loss, to_host(Z), self._target_type, saturated), Z)
         xp, _ = get_namespace(Z)
-        return xp.exp(output_log_proba_xp(xp, self._loss, Z, self._target_type))
+        return xp.exp(self._loss.log_proba_xp(xp, Z, self._target_type))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -698,16 +656,3 @@ def _encode_labels(y, classes=None, kind="multilabel"):
 def _weigh_by_class(y, weight, classes, per_class):
     """Sample weights of a chunk of labels times the weights of their classes."""
     return weight * per_class[np.searchsorted(classes, np.asarray(y))]
-
-
-def _accuracy_sums(Z, Y, weight, loss, kind):
-    """(Σ w_i right_i, Σ w_i) of held-out rows, decided as ``predict`` decides: the sums of
-    the weighted accuracy, for rows in memory and for each worker's rows on a cluster."""
-    predicted = decide(_proba(loss, Z, kind), kind)
-    if kind == "multilabel":
-        right = (predicted == (Y > 0.5)).all(axis=1)
-    else:
-        truth = (Y[:, 0] > 0.5).astype(int) if kind == "binary" else np.argmax(Y, axis=1)
-        right = predicted == truth
-    weight = np.asarray(weight, dtype=np.float64)
-    return np.array([np.dot(weight, right), weight.sum()])

@@ -158,7 +158,8 @@ class DataTerm:
         """Add one block's Δ(l) to ``grad_params``; return its Σ_i w_i cost_i.
 
         This is the course's loop body over examples, done for a block of rows at once:
-        forward pass, δ(L) = a(L) − y, δ(l) = δ(l+1) Θ(l) .* g′(z(l)), Δ(l) += δ(l+1)ᵀ a(l).
+        forward pass, δ(L) = a(L) − y (the loss's), δ(l) = δ(l+1) Θ(l) .* g′(z(l)),
+        Δ(l) += δ(l+1)ᵀ a(l).
         """
         network, workspace = self.network, self.workspace
         n_rows = X.shape[0]
@@ -169,10 +170,9 @@ class DataTerm:
         g_prime = DERIVATIVES[network.activation]
 
         loss = self._block_loss(params, X, Y, w)
-        delta = deltas[-1]
-        # δ(L) = a(L) − y for every loss (a canonical link), weighted: w_i carries through the
+        # δ(L) from the loss (h − y: a canonical link), weighted: w_i carries through the
         # linear backward pass into Δ.
-        delta -= Y
+        delta = self.loss.output_delta(deltas[-1], Y)
         self._weigh_rows(delta, w)
 
         for layer in range(len(params) - 1, -1, -1):
@@ -281,8 +281,7 @@ class DataTerm:
         g_prime = DERIVATIVES[network.activation]
         g_second = SECOND_DERIVATIVES[network.activation]
         ones = ws.ones[:n_rows]
-        E[-1] -= Y
-        self._weigh_rows(E[-1], w)
+        self._weigh_rows(self.loss.output_delta(E[-1], Y), w)
         for layer in range(len(params) - 1, -1, -1):
             inputs = X if layer == 0 else A[layer - 1]
             _add_products(out_params[layer], inputs, RE[layer], ones)

@@ -270,17 +270,7 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         return float(r2_score(Y, Z, sample_weight=weight))
 
     def _validation_statistics(self, targets):
-        return _r2_sums
-
-    def _score_from_statistics(self, sums):
-        """R² from (Σ w, Σ w y_k, Σ w y_k², Σ w (y_k − z_k)²), averaged over the targets as
-        ``r2_score`` averages: 1 for a perfect fit of a constant target, 0 otherwise."""
-        total, rest = sums[0], sums[1:].reshape(3, -1)
-        linear, squares, residuals = rest
-        spread = squares - linear**2 / total
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r2 = np.where(spread > 0, 1 - residuals / spread, np.where(residuals == 0, 1.0, 0.0))
-        return float(np.mean(r2))
+        return targets.loss.validation_sums
 
     def _coordinates(self, data):
         """The output layer in units of the targets, J in units of their variance.
@@ -319,7 +309,8 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         Returns
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            The outputs h(x) = z(L), in X's floating dtype; one value per row for a single
+            The outputs h(x), the loss's inverse link of z(L) (z(L) itself for identity
+            outputs), in X's floating dtype; one value per row for a single
             target, as :class:`~sklearn.neural_network.MLPRegressor` returns. Outputs beyond
             the range of X's dtype (features near its largest float) are clipped to it.
             Under ``array_api_dispatch``, for X of another array-API namespace, an array of that
@@ -341,7 +332,8 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
             return self._map_rows("predict", X, n_columns=self.n_outputs_, ravel=single)
         self._check_namespace(X, "predict")
         Z, _ = self._output(X)
-        return flat(Z) if Z.shape[1] == 1 else Z
+        H = self._loss.link.inverse(Z)
+        return flat(H) if H.shape[1] == 1 else H
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -364,10 +356,3 @@ def _encode_numeric(y, dtype):
             f"TransformedTargetRegressor and a StandardScaler."
         )
     return Y
-
-
-def _r2_sums(Z, Y, weight):
-    """(Σ w, Σ w y_k, Σ w y_k², Σ w (y_k − z_k)²) of held-out rows: the sums of R²."""
-    Y, Z = np.asarray(Y, dtype=np.float64), np.asarray(Z, dtype=np.float64)
-    weight = np.asarray(weight, dtype=np.float64)
-    return np.concatenate([[weight.sum()], weight @ Y, weight @ Y**2, weight @ (Y - Z) ** 2])

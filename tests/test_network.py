@@ -5,7 +5,6 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import sparse
 
-from sklearn_bp._classifier import output_log_proba as classifier_log_proba
 from sklearn_bp._losses import CLASSIFIER_LOSSES
 from sklearn_bp._network import Network, decision_output
 from sklearn_bp._objective import BackpropObjective, DataTerm
@@ -35,7 +34,7 @@ def objective_for(layer_sizes, activation, out_activation, X, Y, weight, alpha, 
 
 
 def output_log_proba(Z, out_activation, kind):
-    return classifier_log_proba(CLASSIFIER_LOSSES[out_activation], Z, kind)
+    return CLASSIFIER_LOSSES[out_activation].log_proba(Z, kind)
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)

@@ -25,9 +25,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._activations import ACTIVATIONS, SATURATED_Z
 from ._array_api import (
-    ArrayAPIDataTerm,
     check_not_complex,
-    decision_output_xp,
     device_block_rows,
     host_dtype,
     take_rows_xp,
@@ -63,13 +61,12 @@ from ._network import (
     CurvatureWorkspace,
     Network,
     Workspace,
-    decision_output,
     may_overflow,
     overflow_rows,
     scaled_decision_output,
     unscale,
 )
-from ._objective import BackpropObjective, DataTerm
+from ._objective import BackpropObjective, DataTerm, primitives_for
 from ._optimize import (
     MAX_ITER,
     METHODS,
@@ -85,6 +82,7 @@ from ._optimize import (
     method_spec,
     minimize_objective,
 )
+from ._passes import decision_output
 from ._persistence import InconsistentVersionWarning, library_versions
 from ._version import __version__
 
@@ -616,7 +614,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         if problem.xp is not None:  # on X's device, in blocks sized for where it lives
             X = problem.X if every_row else take_rows_xp(problem.xp, problem.X, rows)
             blocks = device_block_rows(problem.network, X, Y.dtype, curvature)
-            return ArrayAPIDataTerm(problem.network, problem.targets.loss, X, Y, weight, blocks)
+            return DataTerm(problem.network, problem.targets.loss, X, Y, weight, blocks)
         X = problem.X if every_row else problem.X[rows]
         return DataTerm(
             problem.network,
@@ -980,7 +978,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             for W, b in zip(self.coefs_, self.intercepts_)
         ]
         with np.errstate(over="ignore", invalid="ignore"):
-            Z = decision_output(network, params, X, block_rows(network, X))
+            n_block = block_rows(network, X)
+            Z = decision_output(primitives_for(X, n_block), network, params, X, n_block)
         params64 = list(zip(self.coefs_, self.intercepts_))
         rows = may_overflow(network, params64, X, X.dtype)
         if not rows.any():
@@ -1004,7 +1003,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             for W, b in zip(self.coefs_, self.intercepts_)
         ]
         with np.errstate(over="ignore", invalid="ignore"):
-            Z = decision_output_xp(xp, network, params, X, device_block_rows(network, X, dtype))
+            n_block = device_block_rows(network, X, dtype)
+            Z = decision_output(primitives_for(X, n_block), network, params, X, n_block)
             row_max = to_host(xp.max(xp.abs(X), axis=1))
         params64 = [
             (W.astype(np.float64), b.astype(np.float64)) for W, b in zip(*self._host_parameters())

@@ -264,9 +264,8 @@ class WorkerTerm:
         additive sums from which the client computes the score, so that no row travels."""
         loss, total = 0.0, None
         for term in self.validation:
-            Z = term.output(theta)
-            loss += term.loss_from_output(Z)
-            sums = statistics(Z, term.Y, term.sample_weight)
+            term_loss, sums = term.validation_sums(theta, statistics)
+            loss += term_loss
             total = sums if total is None else total + sums
         return loss, total
 

@@ -12,6 +12,7 @@ import warnings
 from abc import ABCMeta, abstractmethod
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from numbers import Integral, Real
 from typing import Any
 
@@ -78,9 +79,8 @@ from ._optimize import (
     check_method,
     check_reproducible,
     check_result,
-    method_options,
-    method_spec,
     minimize_objective,
+    plan_method,
 )
 from ._passes import decision_output
 from ._persistence import InconsistentVersionWarning, library_versions
@@ -270,8 +270,6 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
     ``_parameter_constraints``, and implements the hooks:
 
     - ``_encode_targets(y, dtype) -> Targets``: validate y and encode it for the output units;
-    - ``_validation_score(Z, Y, weight, targets) -> float``: the early-stopping score of the
-      outputs z(L) of held-out rows;
     - ``_target_attributes(facts)``: the fitted attributes that describe the targets;
     - ``_dask_targets(y, dtype)``: for a dask y, :class:`Targets` without ``Y`` and the
       functions that encode (and weigh) each row chunk on the workers;
@@ -387,49 +385,89 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
                 problem.dask.close()
 
     def _fit_problem(self, problem, start, y, sample_weight):
-        network = problem.network
-        check_method(self.method, self.max_iter, self.options, network.n_params)
+        """The fit in named steps: the method's plan, the split and the start, the watchers of
+        the iterations, the minimization, the fitted attributes."""
+        plan = self._plan(problem)
+        task = self._fit_task(problem, plan, y, sample_weight)
+        random_state = check_random_state(self.random_state)
+        train, validation = self._split(problem, random_state, plan.spec.hessp)
+        theta0 = self._initial_theta(problem.network, random_state)
+        data, coordinates, theta0 = self._training_term(problem, train, plan, theta0)
+        early_stopping = self._early_stopping(problem, validation, theta0)
+        listeners = self._listeners(problem.network, early_stopping)
+        iteration_tasks = self._iteration_tasks(problem, task, theta0)
+        if iteration_tasks is not None:
+            listeners.append(iteration_tasks)
+        monitor = self._monitor(data, listeners, coordinates)
+        with blas_threads_for(data.largest_product_flops()):
+            x, result = minimize_objective(
+                monitor, theta0, plan=plan, tol=float(self.tol), early_stopping=early_stopping
+            )
+        if iteration_tasks is not None:
+            iteration_tasks.close()
+        n_iter = check_result(result, plan)
+        self._store_fit(problem, x, result, monitor, early_stopping, n_iter)
+        self._fit_seconds = time.perf_counter() - start
+        if task is not None:
+            task.end()
+        return self
+
+    def _plan(self, problem):
+        """The method's plan, derived once; refuse what cannot run before anything is drawn."""
+        plan = plan_method(self.method, self.max_iter, self.options)
+        check_method(plan, problem.network.n_params)
         check_reproducible(self.method, self.random_state)
         self._check_warm_start(problem)
-        # scikit-learn's callbacks get the training data, but not the rows on a dask cluster:
-        # a ScoringMonitor would score them in the client, gathering them there.
+        return plan
+
+    def _fit_task(self, problem, plan, y, sample_weight):
+        """scikit-learn's callback task of the fit, or None.
+
+        The callbacks get the training data, but not the rows on a dask cluster: a
+        ScoringMonitor would score them in the client, gathering them there.
+        """
         in_memory = problem.dask is None
-        task = fit_task(
+        return fit_task(
             self,
-            method_options(self.method, self.max_iter, self.options)[
-                method_spec(self.method).max_iter
-            ],
+            plan.limit,
             problem.X if in_memory else None,
             y if in_memory else None,
             {"sample_weight": sample_weight} if sample_weight is not None and in_memory else None,
         )
-        random_state = check_random_state(self.random_state)
-        train, validation = self._split(problem, random_state)
-        theta0 = self._initial_theta(network, random_state)
-        data = self._data_term(problem, train, method_spec(self.method).hessp)
+
+    def _training_term(self, problem, train, plan, theta0):
+        """The data term of the training rows, the coordinates of the outputs and the start
+        in them; warns when the start saturates the hidden units of a fresh fit."""
+        data = self._data_term(problem, train, plan.spec.hessp)
         coordinates = self._coordinates(data)
         theta0 = self._start(theta0, coordinates)
         if not self._continues():
-            _warn_if_saturated(data, network, theta0, type(self).__name__)
+            _warn_if_saturated(data, problem.network, theta0, type(self).__name__)
+        return data, coordinates, theta0
+
+    def _early_stopping(self, problem, validation, theta0):
+        """The early stopper of the held-out rows, or None without them."""
+        if validation is None:
+            return None
+        early_stopping = EarlyStopping(
+            self._scorer(problem, validation), self.n_iter_no_change, float(self.tol)
+        )
+        if problem.same_split:
+            # The start is the previous fit's choice on these same held-out rows.
+            early_stopping.offer_start(theta0)
+        return early_stopping
+
+    def _iteration_tasks(self, problem, task, theta0):
+        """Iteration tasks only for scikit-learn's callbacks to see: without any, each would
+        cost hooks that do nothing, every iteration."""
+        if task is None or not getattr(self, "_skl_callbacks", None):
+            return None
+        return task.iterations(lambda theta: self._fitted_attributes(problem, theta), theta0)
+
+    def _monitor(self, data, listeners, coordinates):
+        """The monitor of J, ∇J and the chosen curvature product of the penalized objective."""
         objective = BackpropObjective(data, self.alpha)
-        early_stopping = None
-        if validation is not None:
-            early_stopping = EarlyStopping(
-                self._scorer(problem, validation), self.n_iter_no_change, float(self.tol)
-            )
-            if problem.same_split:
-                # The start is the previous fit's choice on these same held-out rows.
-                early_stopping.offer_start(theta0)
-        listeners = self._listeners(network, early_stopping)
-        iteration_tasks = None
-        if task is not None and getattr(self, "_skl_callbacks", None):
-            # Iteration tasks only for callbacks to see: without any, each would cost hooks
-            # that do nothing, every iteration.
-            iteration_tasks = task.iterations(
-                lambda theta: self._fitted_attributes(problem, theta), theta0
-            )
-            listeners.append(iteration_tasks)
-        monitor = Monitor(
+        return Monitor(
             objective.loss_gradient,
             {
                 "exact": objective.hessian_vector_product,
@@ -439,24 +477,6 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             first_iteration=len(self._previous("loss_curve_")) + 1,
             coordinates=coordinates,
         )
-        with blas_threads_for(data.largest_product_flops()):
-            x, result = minimize_objective(
-                monitor,
-                theta0,
-                method=self.method,
-                max_iter=self.max_iter,
-                tol=float(self.tol),
-                options=self.options,
-                early_stopping=early_stopping,
-            )
-        if iteration_tasks is not None:
-            iteration_tasks.close()
-        n_iter = check_result(result, self.method, self.max_iter, self.options)
-        self._store_fit(problem, x, result, monitor, early_stopping, n_iter)
-        self._fit_seconds = time.perf_counter() - start
-        if task is not None:
-            task.end()
-        return self
 
     def _listeners(self, network, early_stopping):
         """What watches every iteration, in order: the early stopper scores the iterate first,
@@ -537,8 +557,9 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             return list(getattr(self, name))
         return []
 
-    def _split(self, problem, random_state):
-        """Row indices for training and, with ``early_stopping``, for validation.
+    def _split(self, problem, random_state, curvature):
+        """Row indices for training and, with ``early_stopping``, for validation (``curvature``:
+        whether the training rows will compute curvature products, for their blocks' size).
 
         The split is drawn from a seed that a warm-started fit takes over from the previous
         fit: the same rows stay held out, so that scores of the two fits compare.
@@ -557,7 +578,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         problem.validation_seed = seed
         if problem.dask is not None:
             # Each row chunk holds out its share on its worker, at random (not stratified).
-            return self._split_dask(problem, seed)
+            return self._split_dask(problem, seed, curvature)
         try:
             train, validation = train_test_split(
                 np.arange(n_samples),
@@ -581,12 +602,12 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         check_total_weight(weight[validation], "The sample weights of the validation rows")
         return train, validation
 
-    def _split_dask(self, problem, seed):
+    def _split_dask(self, problem, seed, curvature):
         """Start the workers' terms with each chunk's held-out rows drawn from ``seed``."""
         fraction = float(self.validation_fraction)
         problem.dask.start(
             problem.network, problem.targets.loss.name, block_rows,
-            method_spec(self.method).hessp, fraction, seed,
+            curvature, fraction, seed,
         )  # fmt: skip
         n_train, w_train = problem.dask.summary["train"]
         n_validation, w_validation = problem.dask.summary["validation"]
@@ -626,21 +647,21 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         )
 
     def _scorer(self, problem, rows):
-        """``score(theta) -> (loss, score)`` on the validation rows.
+        """``score(theta) -> (loss, score)`` on the validation rows, wherever they live.
 
-        The loss is the weighted mean cost (J without its penalty); the score the estimator's
-        ``_validation_score`` of the outputs.
+        The loss is the weighted mean cost (J without its penalty); the score the loss object's
+        ``score_from_sums`` of its additive ``validation_sums`` over the rows (accuracy, R²),
+        summed over the workers on a cluster: one scorer for every place of the rows.
         """
+        loss = problem.targets.loss
+        statistics = partial(loss.validation_sums, kind=problem.targets.facts.get("kind"))
         if problem.dask is not None:  # sums over the held-out rows, computed on the workers
-            return problem.dask.scorer(
-                self._validation_statistics(problem.targets), problem.targets.loss.score_from_sums
-            )
+            return problem.dask.scorer(statistics, loss.score_from_sums)
         data = self._data_term(problem, rows)
 
         def score(theta):
-            Z = data.output(theta)
-            loss = data.loss_from_output(Z) / data.total_weight
-            return loss, self._validation_score(Z, data.Y, data.sample_weight, problem.targets)
+            data_loss, sums = data.validation_sums(theta, statistics)
+            return data_loss / data.total_weight, loss.score_from_sums(sums)
 
         return score
 
@@ -766,19 +787,9 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         """Validate y and encode it for the output units: return :class:`Targets`."""
 
     @abstractmethod
-    def _validation_score(self, Z, Y, weight, targets):
-        """The early-stopping score of outputs z(L) of held-out rows with targets Y."""
-
-    @abstractmethod
     def _dask_targets(self, y, dtype):
         """For a dask y: ``(Targets, encode, weigh)``, the targets' facts found on the workers
         and the functions ``encode(y_chunk)`` and ``weigh(y_chunk, weight)`` (or None)."""
-
-    @abstractmethod
-    def _validation_statistics(self, targets):
-        """For held-out rows on a cluster: a picklable ``statistics(Z, Y, w)`` that returns a
-        vector of sums over rows (the loss's ``validation_sums``), from whose total the loss's
-        ``score_from_sums`` gives the score that ``_validation_score`` gives in memory."""
 
     @abstractmethod
     def _target_attributes(self, facts):

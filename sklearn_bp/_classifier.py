@@ -1,8 +1,9 @@
 """BackpropClassifier: the course's network as a scikit-learn classifier.
 
 What is a classifier's own: encoding class labels (binary, multiclass, multilabel) for the
-output units, class weights, and reading probabilities and decisions from z(L). The fit itself
-is the family's, in ``_base``; the derivatives are ``_objective``'s.
+output units, class weights, and reading probabilities and decisions from z(L) (through the
+loss object of ``_losses``, which owns them and the accuracy). The fit itself is the
+family's, in ``_base``; the derivatives are ``_passes``'s.
 """
 
 from functools import partial
@@ -445,18 +446,6 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         per_class = compute_class_weight(class_weight, classes=classes, y=y)
         with np.errstate(over="ignore"):  # an overflow is refused by the caller, not warned
             return weight * per_class[np.searchsorted(classes, y)]
-
-    def _validation_score(self, Z, Y, weight, targets):
-        """Accuracy, weighted by the sample weights: all labels right, for multilabel targets.
-
-        The rows are decided as ``predict`` decides them; the same sums serve a cluster's
-        held-out rows, summed over the workers.
-        """
-        loss = targets.loss
-        return loss.score_from_sums(loss.validation_sums(Z, Y, weight, targets.facts["kind"]))
-
-    def _validation_statistics(self, targets):
-        return partial(targets.loss.validation_sums, kind=targets.facts["kind"])
 
     def _check_continuation(self, targets):
         classes, kind = targets.facts["classes"], targets.facts["kind"]

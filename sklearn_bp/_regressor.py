@@ -10,7 +10,6 @@ from functools import partial
 import numpy as np
 from scipy import sparse
 from sklearn.base import RegressorMixin
-from sklearn.metrics import r2_score
 
 from ._base import BaseBackprop, Targets, flat
 from ._dask import is_dask_collection
@@ -264,13 +263,6 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         n_outputs = 1 if y.ndim == 1 else y.shape[1]
         targets = Targets(None, LOSSES["identity"], None, {"n_outputs": n_outputs})
         return targets, partial(_encode_numeric, dtype=np.dtype(dtype)), None
-
-    def _validation_score(self, Z, Y, weight, targets):
-        """R² of the outputs, weighted, averaged over the target columns."""
-        return float(r2_score(Y, Z, sample_weight=weight))
-
-    def _validation_statistics(self, targets):
-        return targets.loss.validation_sums
 
     def _coordinates(self, data):
         """The output layer in units of the targets, J in units of their variance.

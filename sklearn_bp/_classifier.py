@@ -18,9 +18,9 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import column_or_1d
 
 from ._base import BaseBackprop, Targets, flat, on_home_device, short
-from ._dask import is_dask_collection
 from ._fixes import StrOptions, get_namespace, to_host
 from ._losses import CLASSIFIER_LOSSES, decide
+from ._placement import over_row_chunks
 
 
 def _as_float(value):
@@ -391,14 +391,11 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         facts["kind"] = "multiclass"
         return Targets(Y, CLASSIFIER_LOSSES[self.out_activation], y, facts)
 
-    def _dask_targets(self, y, dtype):
-        """Classes and the kind of target of a dask y, found on the workers; the functions
-        that encode and weigh each row chunk there."""
-        import dask
-        import dask.array as da
-
+    def _chunked_targets(self, y, dtype):
+        """Classes and the kind of target of targets in row chunks, found where their rows
+        live; the functions that encode and weigh each row chunk there."""
         if y.ndim == 2:
-            if dask.compute(((y != 0) & (y != 1)).any())[0]:
+            if not y.only_zeros_and_ones():
                 raise ValueError("A multilabel target must be an indicator matrix of 0 and 1.")
             if self.class_weight is not None:
                 raise ValueError("class_weight is not supported for multilabel targets.")
@@ -408,7 +405,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
                 "n_outputs": n_labels,
             }  # fmt: skip
             return Targets(None, CLASSIFIER_LOSSES["logistic"], None, facts), _encode_labels, None
-        classes, counts = dask.compute(*da.unique(y, return_counts=True))
+        classes, counts = y.unique_counts()
         check_classification_targets(classes)
         if classes.size < 2:
             raise ValueError(
@@ -468,6 +465,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             "_y_dtype": facts["y_dtype"].str,  # a string, which skops loads without trust
         }
 
+    @over_row_chunks(lambda self: (self.n_outputs_, self._target_type == "binary"))
     def decision_function(self, X):
         """Return the output layer's input z(L) for the rows of X.
 
@@ -500,13 +498,11 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         >>> bool((z.argmax(axis=1) == clf.predict_proba(X[:2]).argmax(axis=1)).all())
         True
         """
-        if is_dask_collection(X):
-            binary = self._target_type == "binary"
-            return self._map_rows("decision_function", X, n_columns=self.n_outputs_, ravel=binary)
         self._check_namespace(X, "decision_function")
         Z, _ = self._output(X)
         return flat(Z) if self._target_type == "binary" else Z
 
+    @over_row_chunks(lambda self: (self.n_outputs_, self._target_type != "multilabel"))
     def predict(self, X):
         """Predict class labels for the rows of X.
 
@@ -531,9 +527,6 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         >>> clf.predict(X[[0, 50, 100]])
         array([0, 1, 2])
         """
-        if is_dask_collection(X):
-            multilabel = self._target_type == "multilabel"
-            return self._map_rows("predict", X, n_columns=self.n_outputs_, ravel=not multilabel)
         self._check_namespace(X, "predict")
         proba = self.predict_proba(X)
         # Decided on the host: the labels may be strings, which no device holds.
@@ -546,6 +539,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             return labels
         return on_home_device(labels, proba)
 
+    @over_row_chunks(lambda self: (len(self.classes_), False))
     def predict_log_proba(self, X):
         """Predict the logarithm of class probabilities for the rows of X.
 
@@ -573,8 +567,6 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         >>> bool(np.allclose(np.exp(clf.predict_log_proba(X[:3])), clf.predict_proba(X[:3])))
         True
         """
-        if is_dask_collection(X):
-            return self._map_rows("predict_log_proba", X, n_columns=len(self.classes_), ravel=False)
         self._check_namespace(X, "predict_log_proba")
         proba = self.predict_proba(X)
         if not isinstance(proba, np.ndarray):
@@ -584,6 +576,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         log_proba = np.full_like(proba, -np.inf)
         return np.log(proba, out=log_proba, where=proba > 0)
 
+    @over_row_chunks(lambda self: (len(self.classes_), False))
     def predict_proba(self, X):
         """Predict class probabilities for the rows of X.
 
@@ -613,8 +606,6 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         >>> proba.shape, bool(abs(proba.sum(axis=1) - 1).max() < 1e-12)
         ((2, 3), True)
         """
-        if is_dask_collection(X):
-            return self._map_rows("predict_proba", X, n_columns=len(self.classes_), ravel=False)
         self._check_namespace(X, "predict_proba")
         Z, saturated = self._output(X)
         if isinstance(Z, np.ndarray):
@@ -631,7 +622,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
 
 
 def _encode_labels(y, classes=None, kind="multilabel"):
-    """The output targets of a chunk of labels (on a dask worker): a 0/1 column for binary
+    """The output targets of a chunk of labels (where its rows live): a 0/1 column for binary
     targets, one-hot rows for multiclass ones, the indicator matrix itself for multilabel."""
     y = np.asarray(y)
     if kind == "multilabel":

@@ -273,9 +273,9 @@ class WorkerTerm:
 class DaskData:
     """The rows of a fit, as chunks on the workers of a dask cluster.
 
-    Built by ``BaseBackprop`` for dask inputs; :meth:`start` makes the actors, :meth:`term`
-    gives data terms with the interface of :class:`~sklearn_bp._objective.DataTerm` that the
-    objective, the early stopper and the saturation check use, :meth:`close` lets go.
+    Built by the cluster placement (``_placement.cluster``); :meth:`start` makes the actors,
+    :meth:`term` gives data terms with the interface of :class:`~sklearn_bp._objective.DataTerm`
+    that the objective, the early stopper and the saturation check use, :meth:`close` lets go.
     """
 
     def __init__(self, X, y, sample_weight, encode, weigh, dtype, loss):

@@ -12,10 +12,10 @@ from scipy import sparse
 from sklearn.base import RegressorMixin
 
 from ._base import BaseBackprop, Targets, flat
-from ._dask import is_dask_collection
 from ._fixes import caller_stacklevel
 from ._losses import LOSSES
 from ._optimize import target_coordinates
+from ._placement import over_row_chunks
 
 # The penalty weighs on the hidden layers as alpha / σ² would on standardized targets: warn
 # when the targets' spread is far below 1 and that exceeds the limit (measured: R² within 0.01
@@ -253,8 +253,9 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
             )
         return Targets(Y.astype(dtype), LOSSES["identity"], None, {})
 
-    def _dask_targets(self, y, dtype):
-        """The number of outputs of a dask y; the function that encodes each chunk."""
+    def _chunked_targets(self, y, dtype):
+        """The number of outputs of targets in row chunks; the function that encodes each
+        chunk."""
         if y.dtype.kind not in "biuf":
             raise ValueError(
                 f"BackpropRegressor needs numeric targets, got y of dtype {y.dtype}: encode "
@@ -290,6 +291,7 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         """None: the outputs are the predictions."""
         return {}
 
+    @over_row_chunks(lambda self: (self.n_outputs_, self.n_outputs_ == 1))
     def predict(self, X):
         """Predict the targets of the rows of X.
 
@@ -319,9 +321,6 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         >>> bool(reg.score(X, X.ravel() ** 2) > 0.95)
         True
         """
-        if is_dask_collection(X):
-            single = self.n_outputs_ == 1
-            return self._map_rows("predict", X, n_columns=self.n_outputs_, ravel=single)
         self._check_namespace(X, "predict")
         Z, _ = self._output(X)
         H = self._loss.link.inverse(Z)
@@ -334,7 +333,7 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
 
 
 def _encode_numeric(y, dtype):
-    """The output targets of a chunk of a dask y (on a worker), refused as ``fit`` refuses
+    """The output targets of a chunk of y (where its rows live), refused as ``fit`` refuses
     in-memory targets: non-finite, or with squares that overflow X's dtype."""
     y = np.asarray(y, dtype=np.float64)
     Y = y.reshape(-1, 1) if y.ndim == 1 else y

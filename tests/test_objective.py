@@ -313,7 +313,7 @@ def test_curvature_buffers_stay_within_working_memory(hessian):
     # blocks of a second-order fit must be sized for all of them.
     from sklearn import config_context
 
-    from sklearn_bp._base import block_rows as _block_rows
+    from sklearn_bp._placement import block_rows as _block_rows
 
     layer_sizes = (50, 64, 32, 10)
     X, Y, weight = make_problem(n_samples=6000, layer_sizes=layer_sizes)

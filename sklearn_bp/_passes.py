@@ -31,6 +31,12 @@ def first_rows(buffers, n_rows):
     return [None if buffer is None else buffer[:n_rows] for buffer in buffers]
 
 
+def _last_rows(buffers, n_rows):
+    """The first ``n_rows`` rows of the last buffer (the output layer's), or None."""
+    buffer = buffers[-1]
+    return None if buffer is None else buffer[:n_rows]
+
+
 class NumpyPrimitives:
     """The primitives for NumPy arrays (and SciPy sparse X), in place on given buffers.
 
@@ -209,9 +215,8 @@ def block_loss(ops, network, loss, params, X, Y, w, workspace):
         ops, network.activation, params, X, first_rows(workspace.activations, n_rows)
     )
     H, value = ops.loss(
-        loss, Z, Y, w, first_rows(workspace.deltas, n_rows)[-1],
-        first_rows(workspace.scratch, n_rows)[-1],
-    )  # fmt: skip
+        loss, Z, Y, w, _last_rows(workspace.deltas, n_rows), _last_rows(workspace.scratch, n_rows)
+    )
     return hidden, H, value
 
 
@@ -275,7 +280,7 @@ def r_forward(ops, network, loss, params, directions, X, w, hidden, H, curvature
             # R{A} = g′(Z) ⊙ R{Z}
             R_A = ops.copy(RZ[layer], RA_buffers[layer])
             RA.append(ops.times_g_prime(network.activation, hidden[layer], R_A, scratch[layer]))
-    RH = ops.r_output(loss, H, RZ[-1], first_rows(curvature.RE, n_rows)[-1])
+    RH = ops.r_output(loss, H, RZ[-1], _last_rows(curvature.RE, n_rows))
     return RZ, RA, ops.weigh_rows(RH, w)
 
 

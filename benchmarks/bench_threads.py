@@ -8,7 +8,7 @@ thread"):
 
 - evaluations: one call of ``BackpropObjective.loss_gradient`` (J and ∇J), built exactly as a
   fit builds it (``BackpropClassifier._objective_at_start``, blocks of rows from
-  ``_base.block_rows``), on a grid of shapes from digits 1797×64 (25,) to 10000×784 (256, 256),
+  ``_placement.block_rows``), on a grid of shapes from digits 1797×64 (25,) to 10000×784 (256, 256),
   in float64 and float32;
 - fits: whole ``BackpropClassifier(...).fit`` calls, among them the digits fit of
   ``python -m sklearn_bp`` (StandardScaler, then ``hidden_layer_sizes=(25,), alpha=1.0,

@@ -10,37 +10,19 @@ and the driver ``_optimize``'s.
 import time
 import warnings
 from abc import ABCMeta, abstractmethod
-from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
-from scipy import sparse
-from sklearn import config_context, get_config
+from sklearn import get_config
 from sklearn.base import BaseEstimator
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._activations import ACTIVATIONS, SATURATED_Z
-from ._array_api import (
-    ArrayAPIDataTerm,
-    check_not_complex,
-    decision_output_xp,
-    device_block_rows,
-    host_dtype,
-    take_rows_xp,
-)
 from ._callbacks import CallbackSupportMixin, fit_task
-from ._dask import (
-    DaskData,
-    any_dask,
-    as_dask_array,
-    dask_inputs,
-    map_rows,
-    without_feature_names,
-)
 from ._fixes import (
     Interval,
     Options,
@@ -48,8 +30,6 @@ from ._fixes import (
     _check_sample_weight,
     _fit_context,
     caller_stacklevel,
-    float_dtypes,
-    get_chunk_n_rows,
     get_namespace,
     get_namespace_and_device,
     is_numpy_namespace,
@@ -59,17 +39,9 @@ from ._fixes import (
 )
 from ._losses import LOSSES
 from ._network import (
-    MIN_BLOCK_ROWS,
-    CurvatureWorkspace,
     Network,
-    Workspace,
-    decision_output,
-    may_overflow,
-    overflow_rows,
-    scaled_decision_output,
-    unscale,
 )
-from ._objective import BackpropObjective, DataTerm
+from ._objective import BackpropObjective
 from ._optimize import (
     MAX_ITER,
     METHODS,
@@ -81,17 +53,13 @@ from ._optimize import (
     check_method,
     check_reproducible,
     check_result,
-    method_options,
-    method_spec,
     minimize_objective,
+    plan_method,
 )
 from ._persistence import InconsistentVersionWarning, library_versions
+from ._placement import placement_for_fit, placement_for_rows
+from ._placement.memory import check_total_weight, too_large_for_float
 from ._version import __version__
-
-# A block of X and its buffers should stay in cache between the forward and the backward
-# pass: measured here, blocks of about 8 MiB ran 10-15% faster than one block of all rows
-# (but no fewer rows than MIN_BLOCK_ROWS).
-BLOCK_BYTES = 8 * 2**20
 
 # The saturation check at the start of a fit looks at this many rows, and warns when more
 # than this fraction of the first hidden layer's pre-activations are saturated.
@@ -126,8 +94,8 @@ class Targets:
 
     @property
     def n_outputs(self):
-        """Number of output units: columns of Y, or ``facts["n_outputs"]`` for dask targets,
-        which are encoded chunk by chunk on the workers."""
+        """Number of output units: columns of Y, or ``facts["n_outputs"]`` for targets that
+        are encoded chunk by chunk where their rows live."""
         return self.facts["n_outputs"] if self.Y is None else self.Y.shape[1]
 
 
@@ -139,27 +107,9 @@ class Problem:
     targets: Targets
     sample_weight: np.ndarray
     network: Network
+    placement: Any  # where the rows live (``_placement``)
     validation_seed: int | None = None
     same_split: bool = False  # the previous fit held out the same rows
-    dask: Any = None  # for dask inputs: the rows on the workers (``_dask.DaskData``)
-    xp: Any = None  # for arrays of another array-API namespace: that namespace, X on its device
-
-
-def block_rows(network, X, curvature=False):
-    """Rows per block: about ``BLOCK_BYTES`` of X and buffers, within ``working_memory``.
-
-    Each block holds activations, deltas and a scratch array for every non-input layer, and
-    for the methods that take curvature products six more arrays of the R-passes;
-    scikit-learn's ``working_memory`` setting bounds them all, as it bounds
-    ``pairwise_distances_chunked``.
-    """
-    n_samples, n_features = X.shape
-    buffer_bytes = Workspace.bytes_per_row(network, X.dtype)
-    if curvature:
-        buffer_bytes += CurvatureWorkspace.bytes_per_row(network, X.dtype)
-    by_cache = max(MIN_BLOCK_ROWS, BLOCK_BYTES // (buffer_bytes + X.dtype.itemsize * n_features))
-    by_memory = get_chunk_n_rows(buffer_bytes, max_n_rows=max(n_samples, 1))
-    return max(1, min(by_cache, by_memory))
 
 
 def _warn_if_saturated(data, network, theta, estimator_name):
@@ -183,18 +133,6 @@ def _warn_if_saturated(data, network, theta, estimator_name):
         )
 
 
-def device_namespace(X):
-    """``(xp, device)`` of X under ``array_api_dispatch`` when X is no NumPy array, else None.
-
-    Only such X take the array-API path: NumPy arrays, sparse matrices, lists and DataFrames
-    keep the NumPy path and its in-place kernels, with dispatch on or off.
-    """
-    if not get_config()["array_api_dispatch"]:
-        return None
-    xp, _, device = get_namespace_and_device(X)
-    return None if is_numpy_namespace(xp) else (xp, device)
-
-
 def on_home_device(array, like):
     """``array`` (a NumPy array) in the namespace and on the device of ``like`` (float64
     becomes float32 on a device without float64)."""
@@ -208,33 +146,6 @@ def flat(Z):
         return Z.ravel()
     xp, _ = get_namespace(Z)
     return xp.reshape(Z, (-1,))
-
-
-def _row_layout(problem):
-    """How the rows are split for early stopping: None in memory, the row chunks on dask."""
-    return None if problem.dask is None else ("dask", *map(int, problem.X.chunks[0]))
-
-
-def check_total_weight(weight, what):
-    """Refuse weights whose sum W cannot serve as the divisor of J: zero, tiny or infinite."""
-    with np.errstate(over="ignore"):  # an overflowing sum is refused below, not warned about
-        total = np.sum(weight, dtype=np.float64)
-    if not total > 0:
-        raise ValueError(f"{what} sum to zero: at least one sample needs a positive weight.")
-    if not np.isfinite(total) or total < np.finfo(np.float64).tiny / np.finfo(np.float64).eps:
-        raise ValueError(
-            f"{what} sum to {total:g}, too large or too small to divide the cost by: rescale "
-            f"the sample weights (or class_weight)."
-        )
-
-
-@contextmanager
-def too_large_for_float(name):
-    """Name the input when numpy cannot convert a Python integer beyond float's range."""
-    try:
-        yield
-    except OverflowError as error:
-        raise ValueError(f"{name} holds a number too large for float64: {error}.") from error
 
 
 def short(value, length=40):
@@ -272,11 +183,10 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
     ``_parameter_constraints``, and implements the hooks:
 
     - ``_encode_targets(y, dtype) -> Targets``: validate y and encode it for the output units;
-    - ``_validation_score(Z, Y, weight, targets) -> float``: the early-stopping score of the
-      outputs z(L) of held-out rows;
     - ``_target_attributes(facts)``: the fitted attributes that describe the targets;
-    - ``_dask_targets(y, dtype)``: for a dask y, :class:`Targets` without ``Y`` and the
-      functions that encode (and weigh) each row chunk on the workers;
+    - ``_chunked_targets(y, dtype)``: for targets that stay in row chunks where their rows
+      live, :class:`Targets` without ``Y`` and the functions that encode (and weigh) each
+      chunk there;
 
     and, where it needs them, ``_weigh_targets(weight, targets)`` (class weights),
     ``_check_continuation(targets)`` (what ``warm_start`` may not change) and ``_y_checks``
@@ -385,53 +295,92 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         try:
             return self._fit_problem(problem, start, y, sample_weight)
         finally:
-            if problem.dask is not None:  # let go of the rows and the actors on the workers
-                problem.dask.close()
+            problem.placement.close()  # rows and actors held elsewhere are let go
 
     def _fit_problem(self, problem, start, y, sample_weight):
-        network = problem.network
-        check_method(self.method, self.max_iter, self.options, network.n_params)
+        """The fit in named steps: the method's plan, the split and the start, the watchers of
+        the iterations, the minimization, the fitted attributes."""
+        plan = self._plan(problem)
+        task = self._fit_task(problem, plan, y, sample_weight)
+        random_state = check_random_state(self.random_state)
+        train, validation = self._split(problem, random_state, plan.spec.hessp)
+        theta0 = self._initial_theta(problem.network, random_state)
+        data, coordinates, theta0 = self._training_term(problem, train, plan, theta0)
+        early_stopping = self._early_stopping(problem, validation, theta0)
+        listeners = self._listeners(problem.network, early_stopping)
+        iteration_tasks = self._iteration_tasks(problem, task, theta0)
+        if iteration_tasks is not None:
+            listeners.append(iteration_tasks)
+        monitor = self._monitor(data, listeners, coordinates)
+        with blas_threads_for(data.largest_product_flops()):
+            x, result = minimize_objective(
+                monitor, theta0, plan=plan, tol=float(self.tol), early_stopping=early_stopping
+            )
+        if iteration_tasks is not None:
+            iteration_tasks.close()
+        n_iter = check_result(result, plan)
+        self._store_fit(problem, x, result, monitor, early_stopping, n_iter)
+        self._fit_seconds = time.perf_counter() - start
+        if task is not None:
+            task.end()
+        return self
+
+    def _plan(self, problem):
+        """The method's plan, derived once; refuse what cannot run before anything is drawn."""
+        plan = plan_method(self.method, self.max_iter, self.options)
+        check_method(plan, problem.network.n_params)
         check_reproducible(self.method, self.random_state)
         self._check_warm_start(problem)
-        # scikit-learn's callbacks get the training data, but not the rows on a dask cluster:
-        # a ScoringMonitor would score them in the client, gathering them there.
-        in_memory = problem.dask is None
-        task = fit_task(
+        return plan
+
+    def _fit_task(self, problem, plan, y, sample_weight):
+        """scikit-learn's callback task of the fit, or None.
+
+        The callbacks get the training data only where its rows are at hand: a
+        ScoringMonitor would score rows held on a cluster in the client, gathering them there.
+        """
+        in_memory = problem.placement.rows_at_hand
+        return fit_task(
             self,
-            method_options(self.method, self.max_iter, self.options)[
-                method_spec(self.method).max_iter
-            ],
+            plan.limit,
             problem.X if in_memory else None,
             y if in_memory else None,
             {"sample_weight": sample_weight} if sample_weight is not None and in_memory else None,
         )
-        random_state = check_random_state(self.random_state)
-        train, validation = self._split(problem, random_state)
-        theta0 = self._initial_theta(network, random_state)
-        data = self._data_term(problem, train, method_spec(self.method).hessp)
+
+    def _training_term(self, problem, train, plan, theta0):
+        """The data term of the training rows, the coordinates of the outputs and the start
+        in them; warns when the start saturates the hidden units of a fresh fit."""
+        data = self._data_term(problem, train, plan.spec.hessp)
         coordinates = self._coordinates(data)
         theta0 = self._start(theta0, coordinates)
         if not self._continues():
-            _warn_if_saturated(data, network, theta0, type(self).__name__)
+            _warn_if_saturated(data, problem.network, theta0, type(self).__name__)
+        return data, coordinates, theta0
+
+    def _early_stopping(self, problem, validation, theta0):
+        """The early stopper of the held-out rows, or None without them."""
+        if validation is None:
+            return None
+        early_stopping = EarlyStopping(
+            self._scorer(problem, validation), self.n_iter_no_change, float(self.tol)
+        )
+        if problem.same_split:
+            # The start is the previous fit's choice on these same held-out rows.
+            early_stopping.offer_start(theta0)
+        return early_stopping
+
+    def _iteration_tasks(self, problem, task, theta0):
+        """Iteration tasks only for scikit-learn's callbacks to see: without any, each would
+        cost hooks that do nothing, every iteration."""
+        if task is None or not getattr(self, "_skl_callbacks", None):
+            return None
+        return task.iterations(lambda theta: self._fitted_attributes(problem, theta), theta0)
+
+    def _monitor(self, data, listeners, coordinates):
+        """The monitor of J, ∇J and the chosen curvature product of the penalized objective."""
         objective = BackpropObjective(data, self.alpha)
-        early_stopping = None
-        if validation is not None:
-            early_stopping = EarlyStopping(
-                self._scorer(problem, validation), self.n_iter_no_change, float(self.tol)
-            )
-            if problem.same_split:
-                # The start is the previous fit's choice on these same held-out rows.
-                early_stopping.offer_start(theta0)
-        listeners = self._listeners(network, early_stopping)
-        iteration_tasks = None
-        if task is not None and getattr(self, "_skl_callbacks", None):
-            # Iteration tasks only for callbacks to see: without any, each would cost hooks
-            # that do nothing, every iteration.
-            iteration_tasks = task.iterations(
-                lambda theta: self._fitted_attributes(problem, theta), theta0
-            )
-            listeners.append(iteration_tasks)
-        monitor = Monitor(
+        return Monitor(
             objective.loss_gradient,
             {
                 "exact": objective.hessian_vector_product,
@@ -441,24 +390,6 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             first_iteration=len(self._previous("loss_curve_")) + 1,
             coordinates=coordinates,
         )
-        with blas_threads_for(data.largest_product_flops()):
-            x, result = minimize_objective(
-                monitor,
-                theta0,
-                method=self.method,
-                max_iter=self.max_iter,
-                tol=float(self.tol),
-                options=self.options,
-                early_stopping=early_stopping,
-            )
-        if iteration_tasks is not None:
-            iteration_tasks.close()
-        n_iter = check_result(result, self.method, self.max_iter, self.options)
-        self._store_fit(problem, x, result, monitor, early_stopping, n_iter)
-        self._fit_seconds = time.perf_counter() - start
-        if task is not None:
-            task.end()
-        return self
 
     def _listeners(self, network, early_stopping):
         """What watches every iteration, in order: the early stopper scores the iterate first,
@@ -493,7 +424,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
                 problem.validation_seed,
                 float(self.validation_fraction),
                 problem.X.shape[0],
-                _row_layout(problem),
+                problem.placement.row_layout(problem),
             )
         else:
             self.validation_scores_ = self.validation_loss_curve_ = None
@@ -510,15 +441,9 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         """
         network = problem.network
         coefs, intercepts = (
-            [array.copy() for array in arrays] for arrays in _coefs_intercepts(network, theta)
+            problem.placement.fitted_arrays(problem, [array.copy() for array in arrays])
+            for arrays in _coefs_intercepts(network, theta)
         )
-        if problem.xp is not None:  # on X's device in X's dtype, as scikit-learn's estimators
-            xp, _, device = get_namespace_and_device(problem.X)
-            dtype = problem.targets.Y.dtype
-            coefs, intercepts = (
-                [xp.asarray(array.astype(dtype), device=device) for array in arrays]
-                for arrays in (coefs, intercepts)
-            )
         return {
             "coefs_": coefs,
             "intercepts_": intercepts,
@@ -539,112 +464,42 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             return list(getattr(self, name))
         return []
 
-    def _split(self, problem, random_state):
-        """Row indices for training and, with ``early_stopping``, for validation.
+    def _split(self, problem, random_state, curvature):
+        """Row indices for training and, with ``early_stopping``, for validation (``curvature``:
+        whether the training rows will compute curvature products, for their blocks' size).
 
         The split is drawn from a seed that a warm-started fit takes over from the previous
         fit: the same rows stay held out, so that scores of the two fits compare.
         """
         n_samples = problem.X.shape[0]
+        placement = problem.placement
         if not self.early_stopping:
-            return (np.arange(n_samples) if problem.dask is None else "train"), None
+            return placement.all_rows(problem), None
         # The same seed holds out the same rows only for the same rows in the same layout: in
         # memory, or on a cluster in the same row chunks (each chunk draws its own share).
-        split = (float(self.validation_fraction), n_samples, _row_layout(problem))
+        split = (float(self.validation_fraction), n_samples, placement.row_layout(problem))
         previous = getattr(self, "_validation_split", None) if self._continues() else None
         if previous is not None and previous[1:] == split:
             seed, problem.same_split = previous[0], True
         else:
             seed = int(random_state.randint(np.iinfo(np.int32).max))
         problem.validation_seed = seed
-        if problem.dask is not None:
-            # Each row chunk holds out its share on its worker, at random (not stratified).
-            return self._split_dask(problem, seed)
-        try:
-            train, validation = train_test_split(
-                np.arange(n_samples),
-                test_size=float(self.validation_fraction),
-                stratify=problem.targets.stratify,
-                random_state=seed,
-            )
-        except ValueError as error:
-            raise ValueError(
-                f"early_stopping cannot hold out validation_fraction="
-                f"{self.validation_fraction} of the {n_samples} rows: {error}"
-            ) from error
-        if len(validation) < 2:
-            raise ValueError(
-                f"early_stopping cannot score on {len(validation)} validation row: "
-                f"validation_fraction={self.validation_fraction} of {n_samples} rows holds out "
-                f"fewer than 2."
-            )
-        weight = problem.sample_weight
-        check_total_weight(weight[train], "The sample weights of the training rows")
-        check_total_weight(weight[validation], "The sample weights of the validation rows")
-        return train, validation
-
-    def _split_dask(self, problem, seed):
-        """Start the workers' terms with each chunk's held-out rows drawn from ``seed``."""
-        fraction = float(self.validation_fraction)
-        problem.dask.start(
-            problem.network, problem.targets.loss.name, block_rows,
-            method_spec(self.method).hessp, fraction, seed,
-        )  # fmt: skip
-        n_train, w_train = problem.dask.summary["train"]
-        n_validation, w_validation = problem.dask.summary["validation"]
-        if n_validation < 2 or n_train < 1:
-            raise ValueError(
-                f"early_stopping cannot score on {n_validation} validation row(s): "
-                f"validation_fraction={fraction} of {problem.X.shape[0]} rows holds out fewer "
-                f"than 2."
-            )
-        check_total_weight(w_train, "The sample weights of the training rows")
-        check_total_weight(w_validation, "The sample weights of the validation rows")
-        return "train", "validation"
+        return placement.split(problem, self.validation_fraction, seed, curvature)
 
     def _data_term(self, problem, rows, curvature=False):
         """The data term of the given rows, its blocks sized for curvature products if asked."""
-        if problem.dask is not None:
-            if not problem.dask.actors:  # no early stopping: every row trains
-                problem.dask.start(
-                    problem.network, problem.targets.loss.name, block_rows, curvature, 0.0, 0
-                )
-                check_total_weight(problem.dask.summary["train"][1], "The sample weights")
-            return problem.dask.term()
-        every_row = len(rows) == problem.X.shape[0]
-        Y, weight = problem.targets.Y[rows], problem.sample_weight[rows]
-        if problem.xp is not None:  # on X's device, in blocks sized for where it lives
-            X = problem.X if every_row else take_rows_xp(problem.xp, problem.X, rows)
-            blocks = device_block_rows(problem.network, X, Y.dtype, curvature)
-            return ArrayAPIDataTerm(problem.network, problem.targets.loss, X, Y, weight, blocks)
-        X = problem.X if every_row else problem.X[rows]
-        return DataTerm(
-            problem.network,
-            problem.targets.loss,
-            X,
-            Y,
-            weight,
-            block_rows(problem.network, X, curvature),
-        )
+        return problem.placement.data_term(problem, rows, curvature)
 
     def _scorer(self, problem, rows):
-        """``score(theta) -> (loss, score)`` on the validation rows.
+        """``score(theta) -> (loss, score)`` on the validation rows, wherever they live.
 
-        The loss is the weighted mean cost (J without its penalty); the score the estimator's
-        ``_validation_score`` of the outputs.
+        The loss is the weighted mean cost (J without its penalty); the score the loss object's
+        ``score_from_sums`` of its additive ``validation_sums`` over the rows (accuracy, R²),
+        summed over the workers on a cluster: one scorer for every place of the rows.
         """
-        if problem.dask is not None:  # sums over the held-out rows, computed on the workers
-            return problem.dask.scorer(
-                self._validation_statistics(problem.targets), self._score_from_statistics
-            )
-        data = self._data_term(problem, rows)
-
-        def score(theta):
-            Z = data.output(theta)
-            loss = data.loss_from_output(Z) / data.total_weight
-            return loss, self._validation_score(Z, data.Y, data.sample_weight, problem.targets)
-
-        return score
+        loss = problem.targets.loss
+        statistics = partial(loss.validation_sums, kind=problem.targets.facts.get("kind"))
+        return problem.placement.scorer(problem, rows, statistics, loss.score_from_sums)
 
     def _objective_at_start(self, X, y, sample_weight=None, dtype=(np.float64,)):
         """Validate everything as ``fit`` does; return the objective and the starting θ.
@@ -655,11 +510,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         Call it on a copy: validation records the number of features on the estimator.
         """
         self._validate_params()
-        if any_dask(X, y, sample_weight):
-            raise TypeError(
-                "gradient_check needs in-memory data (central differences on a few rows): pass "
-                "NumPy arrays, for example the first rows of the dask array, computed."
-            )
+        placement_for_fit(X, y, sample_weight).check_gradient_check()
         problem = self._prepare(X, y, sample_weight, dtype=dtype)
         self._check_warm_start(problem)
         data = self._data_term(problem, np.arange(problem.X.shape[0]))
@@ -670,64 +521,14 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         return BackpropObjective(data, self.alpha), theta0
 
     def _prepare(self, X, y, sample_weight, dtype=(np.float64, np.float32)):
-        """Validate the data and hyperparameters; encode the targets; lay out the network."""
+        """Validate the data and hyperparameters where the rows live; encode the targets; lay
+        out the network."""
         hidden = self._hidden_layer_sizes()
-        if any_dask(X, y, sample_weight):
-            return self._prepare_dask(X, y, sample_weight, hidden)
-        # Labels and weights of any namespace are encoded and checked on the host.
-        y, sample_weight = to_host(y), to_host(sample_weight)
-        home = device_namespace(X)
-        if home is not None:
-            return self._prepare_array_api(X, y, sample_weight, hidden, home, dtype)
-        with too_large_for_float("X"):
-            X, y = validate_data(
-                self, X, y, accept_sparse=["csr", "csc"], dtype=list(dtype), **self._y_checks
-            )
-        if sparse.issparse(X):
-            X = X.tocsr()
-        targets = self._encode_targets(y, X.dtype)
-        sample_weight = self._sample_weight(sample_weight, X, targets, X.dtype)
-        network = Network((X.shape[1], *hidden, targets.n_outputs), self.activation)
-        return Problem(X, targets, sample_weight, network)
-
-    def _prepare_array_api(self, X, y, sample_weight, hidden, home, dtype):
-        """:meth:`_prepare` for X of another array-API namespace: X stays on its device.
-
-        Labels and weights are encoded and checked on the host, as NumPy ones are, once per
-        fit; the data term copies the encoded targets and the weights to X's device.
-        """
-        xp, device = home
-        check_not_complex(xp, X)
-        on_device = float_dtypes(xp, device)
-        wanted = [getattr(xp, np.dtype(d).name) for d in dtype]
-        with too_large_for_float("X"):
-            X, y = validate_data(
-                self,
-                X,
-                y,
-                dtype=[d for d in wanted if d in on_device] or on_device,
-                **self._y_checks,
-            )
-        X_dtype = host_dtype(xp, X.dtype)
-        with config_context(array_api_dispatch=False):  # everything here is NumPy
-            targets = self._encode_targets(y, X_dtype)
-            sample_weight = self._sample_weight(sample_weight, X, targets, X_dtype)
-        network = Network((X.shape[1], *hidden, targets.n_outputs), self.activation)
-        return Problem(X, targets, sample_weight, network, xp=xp)
-
-    def _prepare_dask(self, X, y, sample_weight, hidden):
-        """Check dask inputs and encode their targets chunk by chunk, without computing X."""
-        X, y, sample_weight, feature_names = dask_inputs(X, y, sample_weight)
-        self.n_features_in_ = X.shape[1]
-        if feature_names is None:
-            vars(self).pop("feature_names_in_", None)
-        else:
-            self.feature_names_in_ = feature_names
-        targets, encode, weigh = self._dask_targets(y, X.dtype)
-        network = Network((X.shape[1], *hidden, targets.n_outputs), self.activation)
-        data = DaskData(X, y, sample_weight, encode, weigh, X.dtype, targets.loss)
-        problem = Problem(X, targets, None, network, dask=data)
-        return problem
+        placement = placement_for_fit(X, y, sample_weight)
+        X, targets, sample_weight, network = placement.prepare(
+            self, X, y, sample_weight, hidden, dtype
+        )
+        return Problem(X, targets, sample_weight, network, placement)
 
     def _hidden_layer_sizes(self):
         sizes = self.hidden_layer_sizes
@@ -768,23 +569,11 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         """Validate y and encode it for the output units: return :class:`Targets`."""
 
     @abstractmethod
-    def _validation_score(self, Z, Y, weight, targets):
-        """The early-stopping score of outputs z(L) of held-out rows with targets Y."""
-
-    @abstractmethod
-    def _dask_targets(self, y, dtype):
-        """For a dask y: ``(Targets, encode, weigh)``, the targets' facts found on the workers
-        and the functions ``encode(y_chunk)`` and ``weigh(y_chunk, weight)`` (or None)."""
-
-    @abstractmethod
-    def _validation_statistics(self, targets):
-        """For held-out rows on a cluster: a picklable ``statistics(Z, Y, w)`` that returns a
-        vector of sums over rows, from whose total ``_score_from_statistics`` gives the score
-        that ``_validation_score`` gives in memory."""
-
-    @abstractmethod
-    def _score_from_statistics(self, sums):
-        """The early-stopping score from the total of ``_validation_statistics``' sums."""
+    def _chunked_targets(self, y, dtype):
+        """For targets that stay in row chunks where their rows live (``ChunkedTargets`` of
+        ``_placement.cluster``: their shape, dtype and distinct values): ``(Targets, encode,
+        weigh)``, the targets' facts and the functions ``encode(y_chunk)`` and
+        ``weigh(y_chunk, weight)`` (or None) applied to each chunk there."""
 
     @abstractmethod
     def _target_attributes(self, facts):
@@ -930,115 +719,16 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         tags.array_api_support = True
         return tags
 
-    def _map_rows(self, name, X, *, n_columns, ravel):
-        """``self.<name>`` applied lazily to every row chunk of the dask collection X."""
-        check_is_fitted(self)
-        name_of = type(self).__name__
-        names = getattr(self, "feature_names_in_", None)
-        columns = [str(c) for c in X.columns] if hasattr(X, "columns") else None
-        if names is not None and columns is not None and columns != list(names):
-            raise ValueError(
-                "The feature names should match those that were passed during fit: "
-                f"{list(names)}, got {columns}."
-            )
-        if names is not None and columns is None:
-            warnings.warn(
-                f"X does not have valid feature names, but {name_of} was fitted with feature names",
-                UserWarning,
-                stacklevel=caller_stacklevel(),
-            )
-        if names is None and columns is not None:
-            warnings.warn(
-                f"X has feature names, but {name_of} was fitted without feature names",
-                UserWarning,
-                stacklevel=caller_stacklevel(),
-            )
-        # A DataFrame's partitions become row chunks of unknown length: nothing is computed.
-        X = X.to_dask_array() if hasattr(X, "to_dask_array") else as_dask_array(X)
-        if X.ndim != 2:
-            raise ValueError(f"Expected a 2D dask array for X, got {X.ndim} dimension(s).")
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but {name_of} is expecting "
-                f"{self.n_features_in_} features as input."
-            )
-        method = getattr(without_feature_names(self), name)
-        dtype = np.float32 if X.dtype == np.float32 else np.float64
-        if name == "predict" and hasattr(self, "classes_"):  # labels, or a label indicator
-            dtype = self.classes_.dtype if self._target_type != "multilabel" else self._y_dtype
-        return map_rows(method, X, n_columns=n_columns, dtype=dtype, ravel=ravel)
-
     def _output(self, X):
         """z(L) for the rows of X in X's dtype, and the rows whose z overflows.
 
         Returns ``Z, saturated``: ``saturated`` is None, or ``(rows, M, e)`` for the rows
         whose forward pass may overflow X's dtype (``Z`` holds them clipped into its range)
-        with their exact z = 2^e M from :func:`scaled_decision_output`. Under
-        ``array_api_dispatch``, for X of another namespace, Z is on X's device
-        (:meth:`_device_output`).
+        with their exact z = 2^e M from ``_network.scaled_decision_output``. Under
+        ``array_api_dispatch``, for X of another namespace, Z is on X's device.
         """
         check_is_fitted(self)
-        home = device_namespace(X)
-        if home is not None:
-            return self._device_output(X, *home)
-        if not isinstance(self.coefs_[0], np.ndarray):
-            raise ValueError(
-                f"This {type(self).__name__} was fitted on "
-                f"{type(self.coefs_[0]).__module__.split('.')[0]} "
-                f"arrays under array_api_dispatch: predict with "
-                f"sklearn.config_context(array_api_dispatch=True) on arrays of that namespace "
-                f"and device, or fit again on NumPy arrays."
-            )
-        # scikit-learn's finiteness check sums X, which may overflow near the largest float32.
-        with np.errstate(over="ignore", invalid="ignore"), too_large_for_float("X"):
-            X = validate_data(
-                self, X, accept_sparse=["csr", "csc"], dtype=[np.float64, np.float32], reset=False
-            )
-        if sparse.issparse(X):
-            X = X.tocsr()
-        network = self._network
-        params = [
-            (W.astype(X.dtype, copy=False), b.astype(X.dtype, copy=False))
-            for W, b in zip(self.coefs_, self.intercepts_)
-        ]
-        with np.errstate(over="ignore", invalid="ignore"):
-            Z = decision_output(network, params, X, block_rows(network, X))
-        params64 = list(zip(self.coefs_, self.intercepts_))
-        rows = may_overflow(network, params64, X, X.dtype)
-        if not rows.any():
-            return Z, None
-        M, exponents = scaled_decision_output(network, params64, X[rows].astype(np.float64))
-        Z[rows] = unscale(M, exponents, X.dtype)
-        return Z, (rows, M, exponents)
-
-    def _device_output(self, X, xp, device):
-        """:meth:`_output` on X's device; rows that may overflow are finished on the host.
-
-        Those rows (inputs near the largest float) take the exact scaled pass of the NumPy
-        path; their ``Z`` goes back to the device clipped, ``saturated`` stays on the host.
-        """
-        check_not_complex(xp, X)
-        with np.errstate(over="ignore", invalid="ignore"):
-            X = validate_data(self, X, dtype=float_dtypes(xp, device), reset=False)
-        network, dtype = self._network, host_dtype(xp, X.dtype)
-        params = [
-            (xp.astype(W, X.dtype), xp.astype(b, X.dtype))
-            for W, b in zip(self.coefs_, self.intercepts_)
-        ]
-        with np.errstate(over="ignore", invalid="ignore"):
-            Z = decision_output_xp(xp, network, params, X, device_block_rows(network, X, dtype))
-            row_max = to_host(xp.max(xp.abs(X), axis=1))
-        params64 = [
-            (W.astype(np.float64), b.astype(np.float64)) for W, b in zip(*self._host_parameters())
-        ]
-        rows = overflow_rows(network, params64, row_max, dtype)
-        if not rows.any():
-            return Z, None
-        X_rows = to_host(take_rows_xp(xp, X, np.flatnonzero(rows))).astype(np.float64)
-        M, exponents = scaled_decision_output(network, params64, X_rows)
-        Z = np.array(to_host(Z))
-        Z[rows] = unscale(M, exponents, dtype)
-        return xp.asarray(Z, device=device), (rows, M, exponents)
+        return placement_for_rows(X).output(self, X)
 
 
 def check_hyperparameters(estimator):

@@ -1,8 +1,9 @@
 """BackpropClassifier: the course's network as a scikit-learn classifier.
 
 What is a classifier's own: encoding class labels (binary, multiclass, multilabel) for the
-output units, class weights, and reading probabilities and decisions from z(L). The fit itself
-is the family's, in ``_base``; the derivatives are ``_objective``'s.
+output units, class weights, and reading probabilities and decisions from z(L) (through the
+loss object of ``_losses``, which owns them and the accuracy). The fit itself is the
+family's, in ``_base``; the derivatives are ``_passes``'s.
 """
 
 from functools import partial
@@ -10,16 +11,16 @@ from numbers import Real
 
 import numpy as np
 from scipy import sparse
-from scipy.special import log_softmax, logsumexp
+from scipy.special import log_softmax
 from sklearn.base import ClassifierMixin
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._base import BaseBackprop, Targets, flat, on_home_device, short
-from ._dask import is_dask_collection
 from ._fixes import StrOptions, get_namespace, to_host
-from ._losses import CLASSIFIER_LOSSES, log_softmax_xp
+from ._losses import CLASSIFIER_LOSSES, decide
+from ._placement import over_row_chunks
 
 
 def _as_float(value):
@@ -56,34 +57,8 @@ def _class_weight_floats(class_weight, classes):
 _LOG_TINY = np.log(np.finfo(np.float64).smallest_subnormal)
 
 
-def output_log_proba(loss, Z, kind):
-    """Log-probabilities of the classes from the output layer's input z(L).
-
-    ``kind`` says how the outputs encode the target: ``"binary"`` (one unit, the probability of
-    the positive class), ``"multiclass"`` (one unit per class) or ``"multilabel"`` (one unit
-    per label, each its own probability). K sigmoids of a multiclass problem are normalized to
-    sum to one, as one-vs-rest models do.
-    """
-    log_h = loss.log_h(Z)
-    if loss.name == "softmax" or kind == "multilabel":
-        return log_h
-    if kind == "binary":
-        return np.hstack([loss.log_h(-Z), log_h])
-    return log_h - logsumexp(log_h, axis=1, keepdims=True)
-
-
-def output_log_proba_xp(xp, loss, Z, kind):
-    """:func:`output_log_proba` for z(L) of any array-API namespace, on its device."""
-    log_h = loss.log_h_xp(xp, Z)
-    if loss.name == "softmax" or kind == "multilabel":
-        return log_h
-    if kind == "binary":
-        return xp.concat((loss.log_h_xp(xp, -Z), log_h), axis=1)
-    return log_softmax_xp(xp, log_h)
-
-
 def scaled_log_proba(loss, M, exponents, kind):
-    """:func:`output_log_proba` of z = 2^e M, exact also where z overflows.
+    """The loss's ``log_proba`` of z = 2^e M, exact also where z overflows.
 
     The softmax is shift-invariant: z − max z = 2^e (M − max M) is at most 0 and at worst
     −inf, whose probability is 0. Sigmoids take z itself, ±inf included, except when every
@@ -96,30 +71,18 @@ def scaled_log_proba(loss, M, exponents, kind):
     if loss.name == "softmax":
         return log_softmax(shifted, axis=1)
     if kind != "multiclass":
-        return output_log_proba(loss, Z, kind)
+        return loss.log_proba(Z, kind)
     far_below = Z.max(axis=1) < _LOG_TINY
     log_proba = np.empty_like(Z)
     log_proba[far_below] = log_softmax(shifted[far_below], axis=1)
-    log_proba[~far_below] = output_log_proba(loss, Z[~far_below], kind)
+    log_proba[~far_below] = loss.log_proba(Z[~far_below], kind)
     return log_proba
-
-
-def decide(proba, kind):
-    """The predicted class index of every row, or the label indicator matrix for multilabel.
-
-    The argmax of the probabilities themselves, so that predict and predict_proba agree even
-    where saturated outputs round to tied probabilities; the validation score of early
-    stopping decides the same way.
-    """
-    if kind == "multilabel":
-        return proba > 0.5
-    return np.argmax(proba, axis=1)
 
 
 def _proba(loss, Z, kind, saturated=None):
     """Probabilities from z(L), with the exact ones of saturated rows if there are any."""
     with np.errstate(over="ignore"):
-        log_proba = output_log_proba(loss, Z, kind)
+        log_proba = loss.log_proba(Z, kind)
         if saturated is not None:
             rows, M, exponents = saturated
             log_proba[rows] = scaled_log_proba(loss, M, exponents, kind)
@@ -442,14 +405,11 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         facts["kind"] = "multiclass"
         return Targets(Y, CLASSIFIER_LOSSES[self.out_activation], y, facts)
 
-    def _dask_targets(self, y, dtype):
-        """Classes and the kind of target of a dask y, found on the workers; the functions
-        that encode and weigh each row chunk there."""
-        import dask
-        import dask.array as da
-
+    def _chunked_targets(self, y, dtype):
+        """Classes and the kind of target of targets in row chunks, found where their rows
+        live; the functions that encode and weigh each row chunk there."""
         if y.ndim == 2:
-            if dask.compute(((y != 0) & (y != 1)).any())[0]:
+            if not y.only_zeros_and_ones():
                 raise ValueError("A multilabel target must be an indicator matrix of 0 and 1.")
             if self.class_weight is not None:
                 raise ValueError("class_weight is not supported for multilabel targets.")
@@ -459,7 +419,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
                 "n_outputs": n_labels,
             }  # fmt: skip
             return Targets(None, CLASSIFIER_LOSSES["logistic"], None, facts), _encode_labels, None
-        classes, counts = dask.compute(*da.unique(y, return_counts=True))
+        classes, counts = y.unique_counts()
         check_classification_targets(classes)
         if classes.size < 2:
             raise ValueError(
@@ -498,22 +458,6 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         with np.errstate(over="ignore"):  # an overflow is refused by the caller, not warned
             return weight * per_class[np.searchsorted(classes, y)]
 
-    def _validation_score(self, Z, Y, weight, targets):
-        """Accuracy, weighted by the sample weights: all labels right, for multilabel targets.
-
-        The rows are decided as ``predict`` decides them; the same sums serve a cluster's
-        held-out rows, summed over the workers.
-        """
-        sums = _accuracy_sums(Z, Y, weight, targets.loss, targets.facts["kind"])
-        return self._score_from_statistics(sums)
-
-    def _validation_statistics(self, targets):
-        return partial(_accuracy_sums, loss=targets.loss, kind=targets.facts["kind"])
-
-    def _score_from_statistics(self, sums):
-        """Accuracy from (Σ w right, Σ w)."""
-        return float(sums[0] / sums[1])
-
     def _check_continuation(self, targets):
         classes, kind = targets.facts["classes"], targets.facts["kind"]
         if not np.array_equal(classes, self.classes_):
@@ -541,6 +485,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         check_is_fitted(self)
         return self._target_type
 
+    @over_row_chunks(lambda self: (self.n_outputs_, self._target_type == "binary"))
     def decision_function(self, X):
         """Return the output layer's input z(L) for the rows of X.
 
@@ -573,13 +518,11 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         >>> bool((z.argmax(axis=1) == clf.predict_proba(X[:2]).argmax(axis=1)).all())
         True
         """
-        if is_dask_collection(X):
-            binary = self._target_type == "binary"
-            return self._map_rows("decision_function", X, n_columns=self.n_outputs_, ravel=binary)
         self._check_namespace(X, "decision_function")
         Z, _ = self._output(X)
         return flat(Z) if self._target_type == "binary" else Z
 
+    @over_row_chunks(lambda self: (self.n_outputs_, self._target_type != "multilabel"))
     def predict(self, X):
         """Predict class labels for the rows of X.
 
@@ -604,9 +547,6 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         >>> clf.predict(X[[0, 50, 100]])
         array([0, 1, 2])
         """
-        if is_dask_collection(X):
-            multilabel = self._target_type == "multilabel"
-            return self._map_rows("predict", X, n_columns=self.n_outputs_, ravel=not multilabel)
         self._check_namespace(X, "predict")
         proba = self.predict_proba(X)
         # Decided on the host: the labels may be strings, which no device holds.
@@ -619,6 +559,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             return labels
         return on_home_device(labels, proba)
 
+    @over_row_chunks(lambda self: (len(self.classes_), False))
     def predict_log_proba(self, X):
         """Predict the logarithm of class probabilities for the rows of X.
 
@@ -646,8 +587,6 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         >>> bool(np.allclose(np.exp(clf.predict_log_proba(X[:3])), clf.predict_proba(X[:3])))
         True
         """
-        if is_dask_collection(X):
-            return self._map_rows("predict_log_proba", X, n_columns=len(self.classes_), ravel=False)
         self._check_namespace(X, "predict_log_proba")
         proba = self.predict_proba(X)
         if not isinstance(proba, np.ndarray):
@@ -657,6 +596,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         log_proba = np.full_like(proba, -np.inf)
         return np.log(proba, out=log_proba, where=proba > 0)
 
+    @over_row_chunks(lambda self: (len(self.classes_), False))
     def predict_proba(self, X):
         """Predict class probabilities for the rows of X.
 
@@ -686,8 +626,6 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         >>> proba.shape, bool(abs(proba.sum(axis=1) - 1).max() < 1e-12)
         ((2, 3), True)
         """
-        if is_dask_collection(X):
-            return self._map_rows("predict_proba", X, n_columns=len(self.classes_), ravel=False)
         self._check_namespace(X, "predict_proba")
         Z, saturated = self._output(X)
         if isinstance(Z, np.ndarray):
@@ -695,7 +633,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         if saturated is not None:  # rows beyond the dtype's range: exact on the host
             return on_home_device(_proba(self._loss, to_host(Z), self._target_type, saturated), Z)
         xp, _ = get_namespace(Z)
-        return xp.exp(output_log_proba_xp(xp, self._loss, Z, self._target_type))
+        return xp.exp(self._loss.log_proba_xp(xp, Z, self._target_type))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -704,7 +642,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
 
 
 def _encode_labels(y, classes=None, kind="multilabel"):
-    """The output targets of a chunk of labels (on a dask worker): a 0/1 column for binary
+    """The output targets of a chunk of labels (where its rows live): a 0/1 column for binary
     targets, one-hot rows for multiclass ones, the indicator matrix itself for multilabel."""
     y = np.asarray(y)
     if kind == "multilabel":
@@ -718,16 +656,3 @@ def _encode_labels(y, classes=None, kind="multilabel"):
 def _weigh_by_class(y, weight, classes, per_class):
     """Sample weights of a chunk of labels times the weights of their classes."""
     return weight * per_class[np.searchsorted(classes, np.asarray(y))]
-
-
-def _accuracy_sums(Z, Y, weight, loss, kind):
-    """(Σ w_i right_i, Σ w_i) of held-out rows, decided as ``predict`` decides: the sums of
-    the weighted accuracy, for rows in memory and for each worker's rows on a cluster."""
-    predicted = decide(_proba(loss, Z, kind), kind)
-    if kind == "multilabel":
-        right = (predicted == (Y > 0.5)).all(axis=1)
-    else:
-        truth = (Y[:, 0] > 0.5).astype(int) if kind == "binary" else np.argmax(Y, axis=1)
-        right = predicted == truth
-    weight = np.asarray(weight, dtype=np.float64)
-    return np.array([np.dot(weight, right), weight.sum()])

@@ -264,9 +264,8 @@ class WorkerTerm:
         additive sums from which the client computes the score, so that no row travels."""
         loss, total = 0.0, None
         for term in self.validation:
-            Z = term.output(theta)
-            loss += term.loss_from_output(Z)
-            sums = statistics(Z, term.Y, term.sample_weight)
+            term_loss, sums = term.validation_sums(theta, statistics)
+            loss += term_loss
             total = sums if total is None else total + sums
         return loss, total
 
@@ -274,9 +273,9 @@ class WorkerTerm:
 class DaskData:
     """The rows of a fit, as chunks on the workers of a dask cluster.
 
-    Built by ``BaseBackprop`` for dask inputs; :meth:`start` makes the actors, :meth:`term`
-    gives data terms with the interface of :class:`~sklearn_bp._objective.DataTerm` that the
-    objective, the early stopper and the saturation check use, :meth:`close` lets go.
+    Built by the cluster placement (``_placement.cluster``); :meth:`start` makes the actors,
+    :meth:`term` gives data terms with the interface of :class:`~sklearn_bp._objective.DataTerm`
+    that the objective, the early stopper and the saturation check use, :meth:`close` lets go.
     """
 
     def __init__(self, X, y, sample_weight, encode, weigh, dtype, loss):

@@ -1,36 +1,172 @@
 """Output units and their costs: one object for each pair, and all that the rest needs of it.
 
-Every loss here pairs its output units with the cost whose canonical link they are: the
-derivative of the cost with respect to the output layer's input z(L) is δ(L) = h − y, the
-course's output delta, whatever the pair. So the backward pass of ``_objective`` is the same for
-all of them, and a new output unit (the identity, for a regressor) adds one class here and
-nothing anywhere else: its cost, its h, its term of the R-operator, and how a prediction is read
-from z(L).
+A loss object owns the output layer, as scikit-learn's ``BaseLoss(closs, link)`` does: its link
+(how h = g_out(z) is read from the output layer's input z(L), and back), its cost, the output
+error δ(L) that starts the backward pass and its term of the R-operator, the range of targets it
+accepts, and the additive statistic that early stopping scores held-out rows from. Every loss
+here pairs its output units with the cost whose canonical link they are, so that
+δ(L) = ∂cost/∂z(L) = h − y whatever the pair; a new output unit (the identity, for a regressor)
+adds one class here and nothing in the data terms.
 
 A loss object has no state. Its methods work in place on arrays of one block of rows, in the
 dtype of the data:
 
 - ``loss(Z, Y, w, H, scratch) -> float``: write h = g_out(z) into ``H``; return
   Σ_i w_i cost(h_i, y_i), the unnormalized sum that the data term adds up over blocks.
+- ``output_delta(H, Y) -> H``: overwrite h with δ(L) = h − y (unweighted).
 - ``r_output(H, RZ, RH)``: write R{h} = (∂h/∂z) R{z} into ``RH``, the output's term of
   Pearlmutter's R-operator (the directional derivative of h along the direction of R{z}).
 - ``log_h(Z)``: log h from z for classifiers, computed without forming h; absent for outputs that
   are no probability (the regressor's identity).
+- ``validation_sums(Z, Y, w, kind) -> vector`` and ``score_from_sums(sums) -> float``: sums over
+  held-out rows that add across blocks and workers, and the score they give (accuracy, R²).
 
-The same three, for arrays of any array-API namespace on any device (``_array_api``), return
+The same, for arrays of any array-API namespace on any device (``_array_api``), return
 new arrays instead: ``loss_xp(xp, Z, Y, w) -> (H, Σ_i w_i cost_i as a 0-d array)``,
-``r_output_xp(xp, H, RZ) -> R{h}`` and ``log_h_xp(xp, Z)``. They compute the same expressions
-as the NumPy methods, except that the weighted sum over rows is a reduction (pairwise or by a
-tree in the libraries), not a matrix-vector product: a device's blocks have up to hundreds of
-thousands of rows, over which a float32 product loses digits that the NumPy path's cache-sized
-blocks keep.
+``output_delta_xp(xp, H, Y)``, ``r_output_xp(xp, H, RZ) -> R{h}`` and ``log_h_xp(xp, Z)``. They
+compute the same expressions as the NumPy methods, except that the weighted sum over rows is a
+reduction (pairwise or by a tree in the libraries), not a matrix-vector product: a device's
+blocks have up to hundreds of thousands of rows, over which a float32 product loses digits that
+the NumPy path's cache-sized blocks keep.
 """
 
+from typing import NamedTuple
+
 import numpy as np
-from scipy.special import log_expit, log_softmax
+from scipy.special import expit, log_expit, log_softmax, logit, logsumexp, softmax
 
 from ._activations import ACTIVATIONS
 from ._activations import ARRAY_API_ACTIVATIONS as ACTIVATIONS_XP
+
+
+class TargetRange(NamedTuple):
+    """The targets a loss accepts: every entry of Y between ``low`` and ``high``."""
+
+    low: float
+    high: float
+    low_inclusive: bool
+    high_inclusive: bool
+
+    def includes(self, Y):
+        """Whether every entry of Y lies in the range (NaN never does)."""
+        Y = np.asarray(Y)
+        above = Y >= self.low if self.low_inclusive else Y > self.low
+        below = Y <= self.high if self.high_inclusive else Y < self.high
+        return bool(np.all(above & below))
+
+
+class IdentityLink:
+    """h = z: the output units of a regressor."""
+
+    def link(self, H):
+        """z from h."""
+        return H
+
+    def inverse(self, Z):
+        """h from z (an array of any namespace)."""
+        return Z
+
+
+class LogitLink:
+    """h = σ(z) for every output, z = log(h / (1 − h))."""
+
+    def link(self, H):
+        """z from h."""
+        return logit(H)
+
+    def inverse(self, Z):
+        """h = σ(z)."""
+        return expit(Z)
+
+
+class SoftmaxLink:
+    """h = softmax(z) over the outputs of a row; z is known from h up to a constant per row,
+    here the one that centres log h."""
+
+    def link(self, H):
+        """The centred z = log h − mean_k log h_k of every row."""
+        log_H = np.log(H)
+        return log_H - log_H.mean(axis=1, keepdims=True)
+
+    def inverse(self, Z):
+        """h = softmax(z) of every row."""
+        return softmax(Z, axis=1)
+
+
+def decide(proba, kind):
+    """The predicted class index of every row, or the label indicator matrix for multilabel.
+
+    The argmax of the probabilities themselves, so that predict and predict_proba agree even
+    where saturated outputs round to tied probabilities; the validation score of early
+    stopping decides the same way.
+    """
+    if kind == "multilabel":
+        return proba > 0.5
+    return np.argmax(proba, axis=1)
+
+
+class CanonicalLoss:
+    """A cost paired with the output units of its canonical link: δ(L) = ∂cost/∂z = h − y."""
+
+    def output_delta(self, H, Y):
+        """Overwrite h with δ(L) = h − y."""
+        H -= Y
+        return H
+
+    def output_delta_xp(self, xp, H, Y):
+        """δ(L) = h − y, a new array."""
+        return H - Y
+
+
+class ClassificationLoss(CanonicalLoss):
+    """What the classifiers' losses share: probabilities of the classes and accuracy.
+
+    ``kind`` says how the outputs encode the target: ``"binary"`` (one unit, the probability of
+    the positive class), ``"multiclass"`` (one unit per class) or ``"multilabel"`` (one unit
+    per label, each its own probability).
+    """
+
+    # One-hot rows, 0/1 indicators: the cross-entropies accept any y in [0, 1].
+    target_range = TargetRange(0.0, 1.0, True, True)
+
+    def log_proba(self, Z, kind):
+        """Log-probabilities of the classes from the output layer's input z(L).
+
+        K sigmoids of a multiclass problem are normalized to sum to one, as one-vs-rest models
+        do.
+        """
+        log_h = self.log_h(Z)
+        if self.name == "softmax" or kind == "multilabel":
+            return log_h
+        if kind == "binary":
+            return np.hstack([self.log_h(-Z), log_h])
+        return log_h - logsumexp(log_h, axis=1, keepdims=True)
+
+    def log_proba_xp(self, xp, Z, kind):
+        """:meth:`log_proba` for z(L) of any array-API namespace, on its device."""
+        log_h = self.log_h_xp(xp, Z)
+        if self.name == "softmax" or kind == "multilabel":
+            return log_h
+        if kind == "binary":
+            return xp.concat((self.log_h_xp(xp, -Z), log_h), axis=1)
+        return log_softmax_xp(xp, log_h)
+
+    def validation_sums(self, Z, Y, w, kind):
+        """(Σ w_i right_i, Σ w_i) of held-out rows, decided as ``predict`` decides: the sums
+        of the weighted accuracy (all labels right, for multilabel targets)."""
+        with np.errstate(over="ignore"):
+            predicted = decide(np.exp(self.log_proba(Z, kind)), kind)
+        if kind == "multilabel":
+            right = (predicted == (Y > 0.5)).all(axis=1)
+        else:
+            truth = (Y[:, 0] > 0.5).astype(int) if kind == "binary" else np.argmax(Y, axis=1)
+            right = predicted == truth
+        w = np.asarray(w, dtype=np.float64)
+        return np.array([np.dot(w, right), w.sum()])
+
+    def score_from_sums(self, sums):
+        """Accuracy from (Σ w right, Σ w)."""
+        return float(sums[0] / sums[1])
 
 
 def log_softmax_xp(xp, Z):
@@ -39,13 +175,14 @@ def log_softmax_xp(xp, Z):
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
 
 
-class LogisticLoss:
+class LogisticLoss(ClassificationLoss):
     """One sigmoid per output, each with the course's cross-entropy.
 
     cost(h, y) = −Σ_k [y_k log h_k + (1 − y_k) log(1 − h_k)], h = σ(z).
     """
 
     name = "logistic"
+    link = LogitLink()
 
     def loss(self, Z, Y, w, H, scratch):
         """Write h = σ(z) into H; return Σ_i w_i Σ_k −[y_ik log h_ik + (1 − y_ik) log(1 − h_ik)].
@@ -97,13 +234,14 @@ class LogisticLoss:
         return -(xp.clip(-Z, min=0.0) + xp.log1p(xp.exp(-xp.abs(Z))))
 
 
-class SoftmaxLoss:
+class SoftmaxLoss(ClassificationLoss):
     """A softmax over the outputs with the categorical cross-entropy, for one-hot targets.
 
     cost(h, y) = −Σ_k y_k log h_k, h = softmax(z).
     """
 
     name = "softmax"
+    link = SoftmaxLink()
 
     def loss(self, Z, Y, w, H, scratch):
         """Write h = softmax(z) into H; return Σ_i w_i (−Σ_k y_ik log h_ik).
@@ -149,7 +287,7 @@ class SoftmaxLoss:
         return log_softmax_xp(xp, Z)
 
 
-class SquaredErrorLoss:
+class SquaredErrorLoss(CanonicalLoss):
     """Identity outputs with half the squared error, for regression.
 
     cost(h, y) = ½ ‖h − y‖², h = z. Its Hessian with respect to z is the identity, so the
@@ -157,6 +295,8 @@ class SquaredErrorLoss:
     """
 
     name = "identity"
+    link = IdentityLink()
+    target_range = TargetRange(-np.inf, np.inf, False, False)
 
     def loss(self, Z, Y, w, H, scratch):
         """Write h = z into H; return Σ_i w_i ½ Σ_k (h_ik − y_ik)²."""
@@ -177,6 +317,22 @@ class SquaredErrorLoss:
     def r_output_xp(self, xp, H, RZ):
         """R{h} = R{z}."""
         return RZ
+
+    def validation_sums(self, Z, Y, w, kind=None):
+        """(Σ w, Σ w y_k, Σ w y_k², Σ w (y_k − z_k)²) of held-out rows: the sums of R²."""
+        Y, Z = np.asarray(Y, dtype=np.float64), np.asarray(Z, dtype=np.float64)
+        w = np.asarray(w, dtype=np.float64)
+        return np.concatenate([[w.sum()], w @ Y, w @ Y**2, w @ (Y - Z) ** 2])
+
+    def score_from_sums(self, sums):
+        """R² from the sums of :meth:`validation_sums`, averaged over the targets as
+        ``r2_score`` averages: 1 for a perfect fit of a constant target, 0 otherwise."""
+        total, rest = sums[0], sums[1:].reshape(3, -1)
+        linear, squares, residuals = rest
+        spread = squares - linear**2 / total
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r2 = np.where(spread > 0, 1 - residuals / spread, np.where(residuals == 0, 1.0, 0.0))
+        return float(np.mean(r2))
 
 
 # Every loss, by its name: the name of its output units, which ``out_activation_`` records.

@@ -1,4 +1,4 @@
-"""The layout of a fully connected network and its forward kernels, with no scikit-learn in it.
+"""The layout of a fully connected network and its buffers, with no scikit-learn in it.
 
 Notation follows the course (see ``docs/mathematics.rst``): layer l has s_l units, the input
 layer has s_1 = n_features and the output layer s_L = n_outputs. The code works row-major, one
@@ -12,9 +12,8 @@ one flat float64 vector θ. Layer l owns a contiguous (s_l + 1, s_{l+1}) block o
 is b(l) and whose remaining rows are W(l): the block is exactly Θ(l)ᵀ, so during a fit both the
 course's matrices and scikit-learn's ``coefs_``/``intercepts_`` layout are views of θ.
 
-The output units and their cost are not the network's: ``_losses`` has them, and ``forward``
-stops at the output layer's input z(L). ``_objective`` builds J and its derivatives on these
-kernels and buffers.
+The output units and their cost are not the network's: ``_losses`` has them. ``_passes``
+computes on these layouts and buffers, ``_objective`` builds J and its derivatives on them.
 """
 
 import numpy as np
@@ -110,18 +109,16 @@ class Workspace:
     """Buffers for the forward and backward passes over blocks of at most ``block_rows`` rows.
 
     Allocated once per fit and reused by every block and every evaluation, so that the hot path
-    allocates nothing proportional to the data.
+    allocates nothing proportional to the data. ``new(shape)`` makes a buffer; where it returns
+    None (the array-API path, whose primitives allocate), the passes get None for every buffer.
     """
 
-    def __init__(self, network, block_rows, dtype):
+    def __init__(self, network, block_rows, new):
         sizes = network.layer_sizes[1:]
-        self.activations = _buffers(block_rows, sizes, dtype)
-        self.deltas = _buffers(block_rows, sizes, dtype)
-        self.scratch = _buffers(block_rows, sizes, dtype)  # for g′ and the output layer
-        self.Delta = [
-            np.empty((fan_in, fan_out), dtype=dtype) for fan_in, fan_out in network.fans()
-        ]
-        self.ones = np.ones(block_rows, dtype=dtype)
+        self.activations = _buffers(new, block_rows, sizes)
+        self.deltas = _buffers(new, block_rows, sizes)
+        self.scratch = _buffers(new, block_rows, sizes)  # for g′ and the output layer
+        self.Delta = [new((fan_in, fan_out)) for fan_in, fan_out in network.fans()]
 
     @staticmethod
     def bytes_per_row(network, dtype):
@@ -130,20 +127,19 @@ class Workspace:
 
 
 class CurvatureWorkspace:
-    """Buffers of the R-passes, allocated on the first curvature product of a fit."""
+    """Buffers of the R-passes, made on the first curvature product of a fit."""
 
-    def __init__(self, network, block_rows, dtype):
+    def __init__(self, network, block_rows, new, float64):
         sizes = network.layer_sizes[1:]
-        self.RZ = _buffers(block_rows, sizes, dtype)
-        self.RA = _buffers(block_rows, sizes[:-1], dtype)
-        self.RE = _buffers(block_rows, sizes, dtype)
-        self.scratch = _buffers(block_rows, sizes[:-1], dtype)
-        self.second = _buffers(block_rows, sizes[:-1], dtype)
+        self.RZ = _buffers(new, block_rows, sizes)
+        self.RA = _buffers(new, block_rows, sizes[:-1])
+        self.RE = _buffers(new, block_rows, sizes)
+        self.scratch = _buffers(new, block_rows, sizes[:-1])
+        self.second = _buffers(new, block_rows, sizes[:-1])
         # R{A(l)} W(l) of every layer after the first (R{A(1)} = R{X} = 0).
-        self.product = [None, *_buffers(block_rows, sizes[1:], dtype)]
-        self.direction = (
-            None if np.dtype(dtype) == np.float64 else np.empty(network.n_params, dtype=dtype)
-        )
+        self.product = [None, *_buffers(new, block_rows, sizes[1:])]
+        # The direction v in the passes' dtype, when that is not v's float64.
+        self.direction = None if float64 else new((network.n_params,))
 
     @staticmethod
     def bytes_per_row(network, dtype):
@@ -156,13 +152,8 @@ class CurvatureWorkspace:
         return np.dtype(dtype).itemsize * (2 * sum(sizes) + sum(sizes[1:]) + 3 * sum(sizes[:-1]))
 
 
-def first_rows(buffers, n_rows):
-    """Views of the first ``n_rows`` rows of each buffer (contiguous in memory)."""
-    return [buffer[:n_rows] for buffer in buffers]
-
-
-def _buffers(n_rows, widths, dtype):
-    return [np.empty((n_rows, width), dtype=dtype) for width in widths]
+def _buffers(new, n_rows, widths):
+    return [new((n_rows, width)) for width in widths]
 
 
 def row_blocks(n_samples, block_rows):
@@ -179,27 +170,6 @@ def take_rows(array, rows):
     if rows.start == 0 and rows.stop == array.shape[0]:
         return array
     return array[rows]
-
-
-def forward(network, params, X, activations):
-    """Forward propagation of the rows X through the network.
-
-    Writes a(l) = g(z(l)) of every hidden layer into ``activations[:-1]`` and z(L), the output
-    layer's input before its activation, into ``activations[-1]``; returns z(L).
-    """
-    g = ACTIVATIONS[network.activation]
-    A = X
-    for (W, b), Z in zip(params, activations):
-        if A is not X:
-            g(A)  # z(l) of the layer before becomes a(l) only now: the output keeps its z(L)
-        if hasattr(A, "tocsr"):
-            # Sparse input: only the first layer sees it, and its product is dense.
-            Z[...] = A @ W
-        else:
-            np.matmul(A, W, out=Z)
-        Z += b
-        A = Z
-    return A
 
 
 def _row_exponents(A):
@@ -289,17 +259,3 @@ def unscale(M, exponents, dtype):
         Z = np.ldexp(M, exponents[:, np.newaxis])
     largest = np.finfo(dtype).max
     return np.clip(Z, -largest, largest).astype(dtype)
-
-
-def decision_output(network, params, X, block_rows):
-    """Return z(L) for every row of X, evaluated block by block in X's dtype."""
-    n_samples = X.shape[0]
-    block_rows = min(block_rows, n_samples)
-    hidden = _buffers(block_rows, network.layer_sizes[1:-1], X.dtype)
-    Z = np.empty((n_samples, network.layer_sizes[-1]), dtype=X.dtype)
-    for rows in row_blocks(n_samples, block_rows):
-        n_rows = rows.stop - rows.start
-        # The output layer writes straight into its rows of Z.
-        activations = [buffer[:n_rows] for buffer in hidden] + [Z[rows]]
-        forward(network, params, take_rows(X, rows), activations)
-    return Z

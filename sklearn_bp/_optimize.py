@@ -76,6 +76,35 @@ def method_options(method, max_iter, options):
     return {method_spec(method).max_iter: max_iter, **(options or {})}
 
 
+@dataclass(frozen=True)
+class MethodPlan:
+    """A fit's method and what ``minimize`` gives it, derived once from (method, max_iter,
+    options) by :func:`plan_method`: the checks before the fit, the fit and the check of its
+    result all read this one plan.
+
+    ``options`` maps the ``max_iter`` bound to the method's own name for it (``maxiter``,
+    ``maxfun`` for TNC), then the user's ``options``, which may override it.
+    """
+
+    method: object
+    options: dict
+
+    @property
+    def spec(self):
+        """The method's :class:`Method`."""
+        return method_spec(self.method)
+
+    @property
+    def limit(self):
+        """The iteration bound the method is given in the end."""
+        return self.options[self.spec.max_iter]
+
+
+def plan_method(method, max_iter, options):
+    """The :class:`MethodPlan` of ``method`` with the bound ``max_iter`` and ``options``."""
+    return MethodPlan(method, method_options(method, max_iter, options))
+
+
 def method_name(method):
     """A printable name of a method name or callable."""
     return method if isinstance(method, str) else getattr(method, "__name__", repr(method))
@@ -558,7 +587,7 @@ class EarlyStopping:
         return self.best_theta
 
 
-def minimize_objective(monitor, theta0, *, method, max_iter, tol, options, early_stopping=None):
+def minimize_objective(monitor, theta0, *, plan, tol, early_stopping=None):
     """Minimize J from ``theta0`` with ``scipy.optimize.minimize``; return its result.
 
     Parameters
@@ -567,14 +596,12 @@ def minimize_objective(monitor, theta0, *, method, max_iter, tol, options, early
         Supplies J, ∇J and the curvature product, and records every iteration.
     theta0 : ndarray of shape (n_params,)
         Starting parameters, float64.
-    method : str or callable
-        A key of :data:`METHODS`, or a minimizer as ``scipy.optimize.minimize`` accepts.
-    max_iter : int
-        Bound on the method's iterations (evaluations of J for TNC).
+    plan : MethodPlan
+        The method (a key of :data:`METHODS`, or a minimizer as ``scipy.optimize.minimize``
+        accepts) and its options, the bound on its iterations (evaluations of J for TNC)
+        among them (:func:`plan_method`).
     tol : float
         ``minimize``'s ``tol``; 0 turns the method's tolerance tests off.
-    options : dict or None
-        Extra options for the method; they override the ``max_iter`` mapping.
     early_stopping : EarlyStopping or None
         The early-stopping listener of ``monitor``, if any: it chooses the parameters.
 
@@ -599,11 +626,11 @@ def minimize_objective(monitor, theta0, *, method, max_iter, tol, options, early
     TypeError
         If a custom method returns no ``OptimizeResult`` or an ``x`` that holds no numbers.
     """
-    options = method_options(method, max_iter, options)
+    method, options = plan.method, dict(plan.options)
     if method == "Newton-CG" and tol == 0:
         # Newton-CG of scipy < 1.12 never starts with xtol=0 (its first update is 2 xtol).
         options.setdefault("xtol", np.finfo(np.float64).tiny)
-    hessp = monitor.hessp if method_spec(method).hessp and monitor.curvature else None
+    hessp = monitor.hessp if plan.spec.hessp and monitor.curvature else None
     # Overflow in a pass shows as a non-finite J, which Monitor.fun refuses with a clear error,
     # and a method's own division by zero as non-finite parameters, which end the fit at the
     # best point: numpy's warnings on the way there would only be noise.
@@ -710,13 +737,15 @@ def check_reproducible(method, random_state):
         )
 
 
-def check_method(method, max_iter, options, n_params):
+def check_method(plan, n_params):
     """Refuse what the method cannot run, and warn where a method will be slow: before the fit.
 
-    Checks the options against those the method takes, and that a method which keeps a dense
-    n × n matrix fits in memory, before anything of the size of the network is allocated.
+    Checks the options of the :class:`MethodPlan` against those the method takes, and that a
+    method which keeps a dense n × n matrix fits in memory, before anything of the size of the
+    network is allocated.
     """
-    _check_options(method, method_options(method, max_iter, options))
+    method = plan.method
+    _check_options(method, plan.options)
     check_dense_memory(method, n_params)
     if not callable(method) and METHODS[method].dense and n_params > DENSE_SLOW_PARAMS:
         warnings.warn(
@@ -728,15 +757,15 @@ def check_method(method, max_iter, options, n_params):
         )
 
 
-def check_result(result, method, max_iter, options):
+def check_result(result, plan):
     """Warn unless the method succeeded or was stopped on purpose; return ``n_iter_``.
 
     The one place where the summary of a result is read for its status. The iteration limit
-    is the one the method was given: ``max_iter``, unless ``options`` overrode it. The warning
-    points at the first line outside sklearn-bp and scikit-learn: the one that called ``fit``.
+    is the one the method was given (``plan.limit``): ``max_iter``, unless ``options``
+    overrode it. The warning points at the first line outside sklearn-bp and scikit-learn: the
+    one that called ``fit``.
     """
-    option = method_spec(method).max_iter
-    limit = method_options(method, max_iter, options)[option]
+    method, option, limit = plan.method, plan.spec.max_iter, plan.limit
     n_iter = int(result["nit"])
     name = method_name(method)
     stopped_by = result.get("stopped_by")

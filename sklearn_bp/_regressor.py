@@ -10,13 +10,12 @@ from functools import partial
 import numpy as np
 from scipy import sparse
 from sklearn.base import RegressorMixin
-from sklearn.metrics import r2_score
 
 from ._base import BaseBackprop, Targets, flat
-from ._dask import is_dask_collection
 from ._fixes import caller_stacklevel
 from ._losses import LOSSES
 from ._optimize import target_coordinates
+from ._placement import over_row_chunks
 
 # The penalty weighs on the hidden layers as alpha / σ² would on standardized targets: warn
 # when the targets' spread is far below 1 and that exceeds the limit (measured: R² within 0.01
@@ -264,8 +263,9 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
             )
         return Targets(Y.astype(dtype), LOSSES["identity"], None, {})
 
-    def _dask_targets(self, y, dtype):
-        """The number of outputs of a dask y; the function that encodes each chunk."""
+    def _chunked_targets(self, y, dtype):
+        """The number of outputs of targets in row chunks; the function that encodes each
+        chunk."""
         if y.dtype.kind not in "biuf":
             raise ValueError(
                 f"BackpropRegressor needs numeric targets, got y of dtype {y.dtype}: encode "
@@ -274,23 +274,6 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         n_outputs = 1 if y.ndim == 1 else y.shape[1]
         targets = Targets(None, LOSSES["identity"], None, {"n_outputs": n_outputs})
         return targets, partial(_encode_numeric, dtype=np.dtype(dtype)), None
-
-    def _validation_score(self, Z, Y, weight, targets):
-        """R² of the outputs, weighted, averaged over the target columns."""
-        return float(r2_score(Y, Z, sample_weight=weight))
-
-    def _validation_statistics(self, targets):
-        return _r2_sums
-
-    def _score_from_statistics(self, sums):
-        """R² from (Σ w, Σ w y_k, Σ w y_k², Σ w (y_k − z_k)²), averaged over the targets as
-        ``r2_score`` averages: 1 for a perfect fit of a constant target, 0 otherwise."""
-        total, rest = sums[0], sums[1:].reshape(3, -1)
-        linear, squares, residuals = rest
-        spread = squares - linear**2 / total
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r2 = np.where(spread > 0, 1 - residuals / spread, np.where(residuals == 0, 1.0, 0.0))
-        return float(np.mean(r2))
 
     def _coordinates(self, data):
         """The output layer in units of the targets, J in units of their variance.
@@ -318,6 +301,7 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         """None: the outputs are the predictions."""
         return {}
 
+    @over_row_chunks(lambda self: (self.n_outputs_, self.n_outputs_ == 1))
     def predict(self, X):
         """Predict the targets of the rows of X.
 
@@ -329,7 +313,8 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         Returns
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            The outputs h(x) = z(L), in X's floating dtype; one value per row for a single
+            The outputs h(x), the loss's inverse link of z(L) (z(L) itself for identity
+            outputs), in X's floating dtype; one value per row for a single
             target, as :class:`~sklearn.neural_network.MLPRegressor` returns. Outputs beyond
             the range of X's dtype (features near its largest float) are clipped to it.
             Under ``array_api_dispatch``, for X of another array-API namespace, an array of that
@@ -346,12 +331,10 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         >>> bool(reg.score(X, X.ravel() ** 2) > 0.95)
         True
         """
-        if is_dask_collection(X):
-            single = self.n_outputs_ == 1
-            return self._map_rows("predict", X, n_columns=self.n_outputs_, ravel=single)
         self._check_namespace(X, "predict")
         Z, _ = self._output(X)
-        return flat(Z) if Z.shape[1] == 1 else Z
+        H = self._loss.link.inverse(Z)
+        return flat(H) if H.shape[1] == 1 else H
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -360,7 +343,7 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
 
 
 def _encode_numeric(y, dtype):
-    """The output targets of a chunk of a dask y (on a worker), refused as ``fit`` refuses
+    """The output targets of a chunk of y (where its rows live), refused as ``fit`` refuses
     in-memory targets: non-finite, or with squares that overflow X's dtype."""
     y = np.asarray(y, dtype=np.float64)
     Y = y.reshape(-1, 1) if y.ndim == 1 else y
@@ -374,10 +357,3 @@ def _encode_numeric(y, dtype):
             f"TransformedTargetRegressor and a StandardScaler."
         )
     return Y
-
-
-def _r2_sums(Z, Y, weight):
-    """(Σ w, Σ w y_k, Σ w y_k², Σ w (y_k − z_k)²) of held-out rows: the sums of R²."""
-    Y, Z = np.asarray(Y, dtype=np.float64), np.asarray(Z, dtype=np.float64)
-    weight = np.asarray(weight, dtype=np.float64)
-    return np.concatenate([[weight.sum()], weight @ Y, weight @ Y**2, weight @ (Y - Z) ** 2])

@@ -19,7 +19,6 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_bp import BackpropClassifier, BackpropRegressor, gradient_check
-from sklearn_bp._array_api import ArrayAPIDataTerm
 from sklearn_bp._losses import LOSSES
 from sklearn_bp._network import Network
 from sklearn_bp._objective import DataTerm
@@ -141,7 +140,7 @@ def test_data_term_sums_equal_numpy_data_term(space, activation, loss_name):
     theta, v = rng.normal(size=network.n_params), rng.normal(size=network.n_params)
     # Blocks of 16 rows: four blocks, the last of 2 rows.
     numpy_term = DataTerm(network, LOSSES[loss_name], X, Y, weight, 16)
-    term = ArrayAPIDataTerm(network, LOSSES[loss_name], space.put(X), Y, weight, 16)
+    term = DataTerm(network, LOSSES[loss_name], space.put(X), Y, weight, 16)
     rtol = space.rtol(1e-12, 2e-5)
 
     expected, gradient = np.empty(network.n_params), np.empty(network.n_params)
@@ -495,7 +494,7 @@ def test_float32_sums_keep_their_digits_over_large_blocks(space):
     theta = network.initial_theta(np.random.RandomState(0))
     exact = DataTerm(network, LOSSES["logistic"], X, Y, weight, 4096).loss_sum(theta)
     for block_rows in (1024, 100_000):
-        term = ArrayAPIDataTerm(
+        term = DataTerm(
             network, LOSSES["logistic"], space.put(X), Y.astype(np.float32),
             weight.astype(np.float32), block_rows,
         )  # fmt: skip

@@ -479,45 +479,6 @@ def test_complex_dask_inputs_are_refused_as_in_memory(client, Estimator, name):
         Estimator(max_iter=2).fit(X, y, sample_weight=weight)
 
 
-@pytest.mark.parametrize("n_outputs", [1, 3])
-def test_r2_from_sums_over_chunks_equals_r2_score(n_outputs):
-    from sklearn.metrics import r2_score
-
-    from sklearn_bp._regressor import _r2_sums
-
-    rng = np.random.RandomState(0)
-    Y, Z = rng.normal(size=(50, n_outputs)), rng.normal(size=(50, n_outputs))
-    w = rng.uniform(0, 2, size=50)
-    if n_outputs == 3:
-        Z[:10, 2] = Y[:10, 2]
-    sums = _r2_sums(Z[:20], Y[:20], w[:20]) + _r2_sums(Z[20:], Y[20:], w[20:])
-    score = BackpropRegressor()._score_from_statistics(sums)
-    assert score == pytest.approx(r2_score(Y, Z, sample_weight=w), rel=1e-12)
-
-
-@pytest.mark.parametrize("kind", ["binary", "multiclass", "multilabel"])
-def test_accuracy_from_sums_over_chunks_equals_the_in_memory_score(kind):
-    from sklearn_bp._base import Targets
-    from sklearn_bp._classifier import _accuracy_sums
-    from sklearn_bp._losses import CLASSIFIER_LOSSES
-
-    rng = np.random.RandomState(1)
-    n_outputs = {"binary": 1, "multiclass": 4, "multilabel": 3}[kind]
-    Z = rng.normal(size=(60, n_outputs))
-    if kind == "multiclass":
-        Y = np.eye(4)[rng.randint(4, size=60)]
-    else:
-        Y = rng.randint(2, size=(60, n_outputs)).astype(float)
-    w = rng.uniform(0, 2, size=60)
-    loss = CLASSIFIER_LOSSES["softmax" if kind == "multiclass" else "logistic"]
-    targets = Targets(Y, loss, None, {"kind": kind})
-    in_memory = BackpropClassifier()._validation_score(Z, Y, w, targets)
-    sums = _accuracy_sums(Z[:25], Y[:25], w[:25], loss, kind) + _accuracy_sums(
-        Z[25:], Y[25:], w[25:], loss, kind
-    )
-    assert BackpropClassifier()._score_from_statistics(sums) == pytest.approx(in_memory, rel=1e-12)
-
-
 def test_copies_do_not_warn_about_versions():
     import copy
     import pickle

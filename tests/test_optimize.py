@@ -19,6 +19,7 @@ from sklearn_bp._optimize import (
     check_result,
     method_options,
     minimize_objective,
+    plan_method,
     scipy_blas_single_threaded,
 )
 
@@ -29,7 +30,8 @@ def run(loss_gradient, theta0, **kwargs):
     Returns the summary with the parameters under ``"x"``.
     """
     monitor = Monitor(loss_gradient, lambda theta, v: v.copy())
-    x, summary = minimize_objective(monitor, theta0, **kwargs)
+    plan = plan_method(kwargs.pop("method"), kwargs.pop("max_iter"), kwargs.pop("options"))
+    x, summary = minimize_objective(monitor, theta0, plan=plan, **kwargs)
     return {**summary, "x": x}
 
 
@@ -56,7 +58,7 @@ def test_options_override_the_max_iter_mapping():
 
 def test_unknown_option_is_refused():
     with pytest.raises(ValueError, match=r"'CG' does not take the option\(s\) \['maxcor'\]"):
-        check_method("CG", 5, {"maxcor": 3}, n_params=2)
+        check_method(plan_method("CG", 5, {"maxcor": 3}), n_params=2)
 
 
 def test_check_result_warns_only_when_the_method_failed():
@@ -67,11 +69,11 @@ def test_check_result_warns_only_when_the_method_failed():
 
     result = run(rosenbrock, np.zeros(2), method="L-BFGS-B", max_iter=3, tol=0, options=None)
     with pytest.warns(ConvergenceWarning, match="L-BFGS-B did not converge after 3 iteration"):
-        assert check_result(result, "L-BFGS-B", 3, None) == 3
+        assert check_result(result, plan_method("L-BFGS-B", 3, None)) == 3
     result = run(quadratic, np.zeros(2), method="L-BFGS-B", max_iter=50, tol=1e-8, options=None)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        check_result(result, "L-BFGS-B", 50, None)
+        check_result(result, plan_method("L-BFGS-B", 50, None))
 
 
 def test_only_scipys_blas_is_limited_during_minimize():
@@ -127,7 +129,7 @@ def test_overlapping_fits_restore_the_limits_once_the_last_one_ends():
 def test_check_result_reads_the_limit_the_method_was_given():
     result = run(quadratic, np.zeros(2), method="CG", max_iter=10, tol=0, options={"maxiter": 1})
     with pytest.warns(ConvergenceWarning, match=r"after 1 iteration.*Increase max_iter \(now 1\)"):
-        assert check_result(result, "CG", 10, {"maxiter": 1}) == 1
+        assert check_result(result, plan_method("CG", 10, {"maxiter": 1})) == 1
 
 
 # The estimator's optimization features, on a digits problem.
@@ -247,7 +249,7 @@ def test_evaluation_counts_count_every_evaluation(digits500):
 
     monitor = Monitor(counted("loss_gradient"), counted("hessian_vector_product"))
     _, result = minimize_objective(
-        monitor, theta0, method="trust-ncg", max_iter=10, tol=1e-5, options=None
+        monitor, theta0, plan=plan_method("trust-ncg", 10, None), tol=1e-5
     )
     assert monitor.n_fun_evals == result["nfev"] == counts["loss_gradient"]
     assert monitor.n_hessp_evals == result["nhev"] == counts["hessian_vector_product"] > 0
@@ -605,7 +607,7 @@ def test_listeners_see_every_iteration_in_order_and_may_end_the_fit():
 
     monitor = Monitor(rosenbrock, listeners=[recorder, stop_at_the_third])
     x, result = minimize_objective(
-        monitor, np.zeros(2), method="L-BFGS-B", max_iter=50, tol=0, options=None
+        monitor, np.zeros(2), plan=plan_method("L-BFGS-B", 50, None), tol=0
     )
     assert [number for number, _, _ in seen] == [1, 2, 3]
     assert (result["stopped_by"], result["message"], result["nit"]) == ("callback", "enough", 3)
@@ -658,9 +660,7 @@ def test_coordinates_change_what_the_method_sees_not_what_is_recorded():
         listeners=[lambda record: seen.append(record.theta)],
         coordinates=coordinates,
     )
-    x, summary = minimize_objective(
-        monitor, theta0, method="L-BFGS-B", max_iter=500, tol=0, options=None
-    )
+    x, summary = minimize_objective(monitor, theta0, plan=plan_method("L-BFGS-B", 500, None), tol=0)
     np.testing.assert_allclose(x, [0.0, 1e3, 2e3], atol=1e-6)
     assert summary["fun"] == pytest.approx(stretched(x)[0], rel=1e-15)
     assert monitor.loss_curve == [stretched(theta)[0] for theta in seen]

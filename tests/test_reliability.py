@@ -17,9 +17,9 @@ from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_bp import BackpropClassifier, gradient_check
-from sklearn_bp._base import block_rows
 from sklearn_bp._gradient_check import check_objective
 from sklearn_bp._network import Network
+from sklearn_bp._placement import block_rows
 
 from .support import numpy_must_not_warn
 

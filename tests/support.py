@@ -7,6 +7,10 @@ import numpy as np
 from sklearn import config_context
 from sklearn.exceptions import ConvergenceWarning
 
+from sklearn_bp._base import Problem
+from sklearn_bp._objective import BackpropObjective
+from sklearn_bp._placement import placement_for_fit
+
 
 def array_api_unavailable():
     """Why scikit-learn's ``array_api_dispatch`` cannot be switched on here, or None.
@@ -19,6 +23,23 @@ def array_api_unavailable():
             return None
     except (ImportError, RuntimeError) as error:
         return f"no array API dispatch: {error}"
+
+
+def fit_objective(estimator, X, y, sample_weight=None):
+    """The objective a fit of ``estimator`` minimizes on every row of (X, y), in float64.
+
+    Built as the fit builds it, through the seams: the placement of the rows validates them
+    and encodes the targets (the estimator as the targets' encoder) and gives the data term of
+    every row, on which ``BackpropObjective`` puts the penalty ``alpha``. No θ comes with it:
+    a test draws its own (``objective.network.initial_theta(np.random.RandomState(seed))``).
+    Validation records the number of features on ``estimator``, as ``fit`` does.
+    """
+    hidden = [int(size) for size in np.ravel(estimator.hidden_layer_sizes)]
+    placement = placement_for_fit(X, y, sample_weight)
+    prepared = placement.prepare(estimator, X, y, sample_weight, hidden, (np.float64,))
+    problem = Problem(*prepared, placement)
+    data = placement.data_term(problem, placement.all_rows(problem))
+    return BackpropObjective(data, estimator.alpha)
 
 
 @contextmanager

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import sparse
+from scipy.optimize import OptimizeResult
 from sklearn.datasets import load_diabetes, make_friedman1
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -16,8 +17,10 @@ from sklearn.preprocessing import StandardScaler
 
 from sklearn_bp import BackpropRegressor, gradient_check
 from sklearn_bp._network import Network
+from sklearn_bp._optimize import target_coordinates
 
 from .course_reference import G, central_differences
+from .support import fit_objective
 
 RNG = np.random.RandomState(0)
 X = RNG.normal(size=(23, 4))
@@ -48,8 +51,10 @@ def squared_error_cost(thetas, X, Y, alpha, weight, activation):
     return (total + 0.5 * alpha * penalty) / weight.sum()
 
 
-def start(regressor, y, weight=None):
-    return regressor._objective_at_start(X, y, weight)
+def objective_and_theta(regressor, y, weight, seed):
+    """The objective a fit of ``regressor`` minimizes on X, and a θ of its network drawn here."""
+    objective = fit_objective(regressor, X, y, weight)
+    return objective, objective.network.initial_theta(np.random.RandomState(seed))
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
@@ -58,7 +63,7 @@ def start(regressor, y, weight=None):
 def test_cost_equals_the_formula(activation, target, weighted):
     weight = RNG.uniform(0.2, 2.0, size=23) if weighted else np.ones(23)
     regressor = BackpropRegressor(hidden_layer_sizes=(5, 3), activation=activation, alpha=0.7)
-    objective, theta = start(regressor.set_params(random_state=1), TARGETS[target], weight)
+    objective, theta = objective_and_theta(regressor, TARGETS[target], weight, 1)
     thetas = objective.network.thetas(theta)
     expected = squared_error_cost(thetas, X, TARGETS[target], 0.7, weight, activation)
     assert_allclose(objective.loss(theta), expected, rtol=1e-12)
@@ -70,7 +75,7 @@ def test_cost_equals_the_formula(activation, target, weighted):
 def test_gradient_and_curvature_products_against_differences(activation, target):
     weight = RNG.uniform(0.2, 2.0, size=23)
     regressor = BackpropRegressor(hidden_layer_sizes=(5,), activation=activation, alpha=0.5)
-    objective, theta = start(regressor.set_params(random_state=2), TARGETS[target], weight)
+    objective, theta = objective_and_theta(regressor, TARGETS[target], weight, 2)
     theta = 2 * theta  # away from the small initial weights, where g″ matters
     _, gradient = objective.loss_gradient(theta)
     assert_allclose(gradient, central_differences(objective.loss, theta), rtol=1e-6, atol=1e-9)
@@ -173,8 +178,9 @@ def test_integer_sample_weights_equal_repeated_rows():
     weight = RNG.randint(0, 3, size=23)
     rows = np.repeat(np.arange(23), weight)
     regressor = BackpropRegressor(hidden_layer_sizes=(4,), alpha=1.0, random_state=0)
-    weighted, theta = regressor._objective_at_start(X, TARGETS["multi"], weight)
-    repeated, _ = regressor._objective_at_start(X[rows], TARGETS["multi"][rows])
+    weighted = fit_objective(regressor, X, TARGETS["multi"], weight)
+    repeated = fit_objective(regressor, X[rows], TARGETS["multi"][rows])
+    theta = weighted.network.initial_theta(np.random.RandomState(0))
     v = np.random.RandomState(1).normal(size=theta.size)
     assert_allclose(weighted.loss(theta), repeated.loss(theta), rtol=1e-12)
     assert_allclose(weighted.loss_gradient(theta)[1], repeated.loss_gradient(theta)[1], rtol=1e-10)
@@ -321,14 +327,37 @@ def test_targets_of_any_scale_and_offset_fit_as_standardized_ones(n_rows, scale,
     assert regressor.score(X_data, y) > reference.score(X_data, standardized) - 0.02
 
 
+def returns_its_start(fun, x0, **kwargs):
+    """A method that stops where it starts: the fit keeps its starting parameters."""
+    return OptimizeResult(x=x0, success=True, status=0, message="At the start.", nit=0, nfev=0)
+
+
 def test_the_output_layer_starts_in_units_of_the_targets():
     X_data, _, y = scaled_targets(200, 1e3, 1e6)
     weight = RNG.uniform(0.5, 2.0, size=200)
-    regressor = BackpropRegressor(random_state=0, hidden_layer_sizes=(4,))
-    _, theta = regressor._objective_at_start(X_data, y, weight)
+    params = dict(random_state=0, hidden_layer_sizes=(4,))
+    objective = fit_objective(BackpropRegressor(**params), X_data, y, weight)
+    coordinates = target_coordinates(objective.data)
     mean = np.average(y, weights=weight)
-    spread = np.sqrt(np.average((y - mean) ** 2, weights=weight))
-    (W_hidden, _), (W_out, b_out) = Network((3, 4, 1), "logistic").unpack(theta)
+    variance = np.average((y - mean) ** 2, weights=weight)
+    spread = np.sqrt(variance)
+    network = Network((3, 4, 1), "logistic")
+    # The weighted mean on the output biases, the spread on the output layer, J in units of
+    # the variance; the hidden layer is measured in θ itself.
+    (shift_W_hidden, shift_b_hidden), (shift_W_out, shift_b_out) = network.unpack(coordinates.shift)
+    assert not (shift_W_hidden.any() or shift_b_hidden.any() or shift_W_out.any())
+    assert_allclose(shift_b_out, [mean], rtol=1e-12)
+    (scale_W_hidden, scale_b_hidden), (scale_W_out, scale_b_out) = network.unpack(coordinates.scale)
+    assert np.all(scale_W_hidden == 1) and np.all(scale_b_hidden == 1)
+    assert_allclose(scale_W_out, spread, rtol=1e-10)
+    assert_allclose(scale_b_out, spread, rtol=1e-10)
+    assert_allclose(coordinates.factor, variance, rtol=1e-10)
+
+    # The fit starts from the course's draw, measured in these coordinates.
+    start = coordinates.theta(network.initial_theta(np.random.RandomState(0)))
+    at_start = BackpropRegressor(**params, method=returns_its_start).fit(X_data, y, weight)
+    assert_allclose(network.pack(at_start.coefs_, at_start.intercepts_), start, rtol=1e-12)
+    (W_hidden, _), (W_out, b_out) = network.unpack(start)
     epsilon_hidden, epsilon_out = np.sqrt(6 / (3 + 4)), np.sqrt(6 / (4 + 1))
     assert np.abs(W_hidden).max() <= epsilon_hidden  # the hidden layer is drawn as before
     assert np.abs(W_out).max() <= epsilon_out * spread

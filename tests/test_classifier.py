@@ -27,6 +27,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn_bp import BackpropClassifier
 
 from .course_reference import cost
+from .support import fit_objective
 
 
 @pytest.fixture(scope="module")
@@ -389,7 +390,7 @@ def test_keyboard_interrupt_keeps_the_best_parameters_so_far(small):
     assert len(losses) == 5
     # The estimator is usable, and holds an evaluated point with J no higher than any iterate.
     assert clf.predict(X).shape == y.shape
-    objective, _ = BackpropClassifier(hidden_layer_sizes=(4,), alpha=1.0)._objective_at_start(X, y)
+    objective = fit_objective(BackpropClassifier(hidden_layer_sizes=(4,), alpha=1.0), X, y)
     assert_allclose(objective.loss(theta_of(clf)), clf.loss_, rtol=1e-12)
     assert clf.loss_ <= min(losses)
     assert clf.optimize_result_["status"] == -1

@@ -12,7 +12,7 @@ from sklearn_bp._gradient_check import check_objective, numerical_gradient, rela
 from sklearn_bp._objective import BackpropObjective
 
 from .course_reference import central_differences
-from .support import numpy_must_not_warn
+from .support import fit_objective, numpy_must_not_warn
 
 RNG = np.random.RandomState(0)
 X = RNG.normal(size=(25, 4))
@@ -66,8 +66,9 @@ class TextbookObjective(BackpropObjective):
 
 
 def test_gradient_check_detects_a_wrong_gradient():
-    clf = BackpropClassifier(hidden_layer_sizes=(3,), alpha=1.0, random_state=0)
-    objective, theta = clf._objective_at_start(X, TARGETS["multiclass"])
+    clf = BackpropClassifier(hidden_layer_sizes=(3,), alpha=1.0)
+    objective = fit_objective(clf, X, TARGETS["multiclass"])
+    theta = objective.network.initial_theta(np.random.RandomState(0))
     assert check_objective(objective, theta) < 1e-8
     textbook = TextbookObjective(objective.data, objective.alpha)
     assert check_objective(textbook, theta) > 1e-2

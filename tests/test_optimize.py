@@ -23,6 +23,8 @@ from sklearn_bp._optimize import (
     scipy_blas_single_threaded,
 )
 
+from .support import fit_objective
+
 
 def run(loss_gradient, theta0, **kwargs):
     """minimize_objective with a plain monitor of loss_gradient (curvature: the identity).
@@ -237,7 +239,8 @@ def test_second_order_methods_reach_the_same_minimum(digits500):
 def test_evaluation_counts_count_every_evaluation(digits500):
     X, y = digits500
     clf = BackpropClassifier(hidden_layer_sizes=(5,), method="trust-ncg", max_iter=10)
-    objective, theta0 = clf._objective_at_start(X, y)
+    objective = fit_objective(clf, X, y)
+    theta0 = objective.network.initial_theta(np.random.RandomState(0))
     counts = {"loss_gradient": 0, "hessian_vector_product": 0}
 
     def counted(name):

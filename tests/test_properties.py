@@ -14,8 +14,9 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import expit, logsumexp
 
 from sklearn_bp import BackpropClassifier, gradient_check
+from sklearn_bp._gradient_check import check_objective
 
-from .support import numpy_must_not_warn
+from .support import fit_objective, numpy_must_not_warn
 
 PROPERTY = settings(max_examples=40, deadline=None, derandomize=True, database=None)
 
@@ -92,11 +93,13 @@ def targets(problem):
     return np.eye(y.max() + 1)[y]
 
 
-def start(problem, X=None):
-    """The objective ``fit`` minimizes and the θ it starts from (private, as gradient_check)."""
+def objective_and_theta(problem):
+    """The objective ``fit`` minimizes, built through the placement, and a θ of its network
+    drawn from the problem's seed."""
     clf = BackpropClassifier(**problem["params"])
-    X = problem["X"] if X is None else X
-    return clf._objective_at_start(X, problem["y"], problem["sample_weight"], dtype=[X.dtype])
+    objective = fit_objective(clf, problem["X"], problem["y"], problem["sample_weight"])
+    random_state = np.random.RandomState(problem["params"]["random_state"])
+    return objective, objective.network.initial_theta(random_state)
 
 
 def forward(thetas, X, activation):
@@ -154,14 +157,11 @@ def relu_kinks_out_of_reach(thetas, X, epsilon):
 def test_gradient_check_holds_at_moderate_scales(problem):
     epsilon = 1e-5
     params = problem["params"]
-    objective, theta = start(problem)
+    objective, theta = objective_and_theta(problem)
     thetas = objective.network.thetas(theta)
     if params["activation"] == "relu":
         assume(relu_kinks_out_of_reach(thetas, problem["X"], epsilon))
-    clf = BackpropClassifier(**params)
-    difference = gradient_check(
-        clf, problem["X"], problem["y"], sample_weight=problem["sample_weight"], epsilon=epsilon
-    )
+    difference = check_objective(objective, theta, epsilon)
     _, gradient = objective.loss_gradient(theta)
     # Where every output saturates on the right side, ∇J is ~1e-17 and the relative difference
     # of two such numbers says nothing.
@@ -172,7 +172,7 @@ def test_gradient_check_holds_at_moderate_scales(problem):
 @given(problems([1.0, *LARGE_SCALES]))
 def test_cost_is_finite_and_exact_up_to_large_scales(problem):
     params = problem["params"]
-    objective, theta = start(problem)
+    objective, theta = objective_and_theta(problem)
     thetas = [Theta.copy() for Theta in objective.network.thetas(theta)]
     with numpy_must_not_warn():
         loss, gradient = objective.loss_gradient(theta)
@@ -229,9 +229,10 @@ def test_integer_sample_weights_equal_repeated_rows(problem):
         "y": np.repeat(problem["y"], weight, axis=0),
         "sample_weight": None,
     }
-    weighted_objective, theta = start(problem)
-    repeated_objective, repeated_theta = start(repeated)
-    assert_array_equal(theta, repeated_theta)  # same layer sizes and seed: same start
+    weighted_objective, theta = objective_and_theta(problem)
+    repeated_objective, _ = objective_and_theta(repeated)
+    # The same network: the same θ serves both.
+    assert weighted_objective.network.layer_sizes == repeated_objective.network.layer_sizes
     other_theta = np.random.RandomState(0).uniform(-1, 1, size=theta.size)
     for point in [theta, other_theta]:
         loss, gradient = weighted_objective.loss_gradient(point)

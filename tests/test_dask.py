@@ -485,7 +485,7 @@ def test_copies_do_not_warn_about_versions():
 
     X, y = _digits(100)
     model = BackpropClassifier(hidden_layer_sizes=(3,), alpha=3.0).fit(X, y)
-    model._versions = {**model._versions, "sklearn-bp": "0.0.1"}
+    model._versions = {**model.library_versions_, "sklearn-bp": "0.0.1"}  # as an old fit's
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         copied = copy.copy(model)

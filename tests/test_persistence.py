@@ -290,7 +290,7 @@ def test_a_failed_save_names_the_path_given(suffix, tmp_path):
 
 def test_fitted_state_records_the_versions():
     model, _ = _fitted("regressor")
-    versions = model._versions
+    versions = model.library_versions_
     assert versions["sklearn-bp"] == sklearn_bp.__version__
     assert versions["numpy"] == np.__version__
     assert set(versions) == {"sklearn-bp", "numpy", "scipy", "scikit-learn", "python"}
@@ -299,7 +299,7 @@ def test_fitted_state_records_the_versions():
 @pytest.mark.parametrize("loader", ["pickle", "skops"])
 def test_loading_from_another_version_warns(loader, monkeypatch):
     model, X = _fitted("binary-strings")
-    model._versions = {**model._versions, "sklearn-bp": "0.0.1"}
+    model._versions = {**model.library_versions_, "sklearn-bp": "0.0.1"}  # as an old fit's
     data = pickle.dumps(model) if loader == "pickle" else sio.dumps(model)
     with pytest.warns(InconsistentVersionWarning, match="fitted with sklearn-bp 0.0.1 into") as w:
         loaded = pickle.loads(data) if loader == "pickle" else sio.loads(data, TRUSTED_TYPES)

@@ -480,14 +480,15 @@ def test_probabilities_of_inputs_whose_outputs_overflow(activation, out_activati
 
 def test_scaled_forward_pass_is_the_ordinary_one_where_nothing_overflows():
     from sklearn_bp._classifier import scaled_log_proba
+    from sklearn_bp._losses import LOSSES
     from sklearn_bp._network import scaled_decision_output
 
     for activation, out_activation in [("relu", "softmax"), ("tanh", "logistic")]:
         clf = fitted_on_unit_data(activation, out_activation, max_iter=5)
         X = 1e3 * X_UNIT
-        M, exponents = scaled_decision_output(
-            clf._network, list(zip(clf.coefs_, clf.intercepts_)), X
-        )
+        layer_sizes = [X.shape[1], *(W.shape[1] for W in clf.coefs_)]
+        network = Network(layer_sizes, clf.activation_)
+        M, exponents = scaled_decision_output(network, list(zip(clf.coefs_, clf.intercepts_)), X)
         assert_allclose(np.ldexp(M, exponents[:, np.newaxis]), clf.decision_function(X), rtol=1e-13)
-        log_proba = scaled_log_proba(clf._loss, M, exponents, "multiclass")
+        log_proba = scaled_log_proba(LOSSES[clf.out_activation_], M, exponents, "multiclass")
         assert_allclose(np.exp(log_proba), clf.predict_proba(X), rtol=1e-12, atol=1e-300)

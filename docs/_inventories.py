@@ -75,6 +75,8 @@ SKLEARN_CLASSES = [
     "sklearn.exceptions.EfficiencyWarning",
     "sklearn.multiclass.OneVsRestClassifier",
     "sklearn.linear_model.RidgeCV",
+    "sklearn.linear_model.PoissonRegressor",
+    "sklearn.linear_model.GammaRegressor",
 ]
 SKLEARN_FUNCTIONS = [
     "sklearn.pipeline.make_pipeline",

@@ -77,6 +77,7 @@ SKLEARN_CLASSES = [
     "sklearn.linear_model.RidgeCV",
     "sklearn.linear_model.PoissonRegressor",
     "sklearn.linear_model.GammaRegressor",
+    "sklearn.ensemble.HistGradientBoostingRegressor",
 ]
 SKLEARN_FUNCTIONS = [
     "sklearn.pipeline.make_pipeline",

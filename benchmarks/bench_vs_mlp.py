@@ -10,6 +10,8 @@ Markdown tables:
 - one cost-and-gradient evaluation / the GEMM floor, the matrix products of the forward and
   backward passes timed alone on the same shapes;
 - float32 against float64, and sparse CSR input against its dense copy;
+- loss="poisson" against MLPRegressor(loss="poisson"): time per iteration and held-out mean
+  Poisson deviance;
 - wall time to MLPClassifier's held-out accuracy on digits;
 - peak memory above the input, each fit in a fresh process (``peak_memory.py``), for
   classification and for regression.
@@ -38,7 +40,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -51,6 +53,7 @@ from _machine import cpu_model, git_revision, load_average  # benchmarks/_machin
 from scipy import sparse
 from sklearn.datasets import load_diabetes, load_digits, make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import mean_poisson_deviance
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.preprocessing import StandardScaler
@@ -83,6 +86,7 @@ QUICK = Settings(
         "sparse": 10,
         "diabetes": 100,
         "regression-20000x400": 10,
+        "poisson": 50,
     },
     evaluation_seconds=0.5,
     accuracy_max_iter=100,
@@ -96,6 +100,7 @@ FULL = Settings(
         "sparse": 40,
         "diabetes": 300,
         "regression-20000x400": 40,
+        "poisson": 200,
     },
     evaluation_seconds=4.0,
     accuracy_max_iter=300,
@@ -452,6 +457,45 @@ def regression_rows(settings):
     return [row for case in REGRESSION_CASES for row in fit_rows(case, settings)]
 
 
+def poisson_counts(n_samples=20000, n_features=20):
+    """Counts whose log-mean is nonlinear in standardized features: train and test rows."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(n_samples, n_features))
+    log_mean = np.sin(X[:, 0]) + 0.3 * X[:, 1] - 0.2 * X[:, 2] * X[:, 3]
+    y = rng.poisson(np.exp(log_mean)).astype(float)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    return Split(X_train, y_train, X_test, y_test)
+
+
+def poisson_rows(settings):
+    """loss="poisson": BackpropRegressor against MLPRegressor(loss="poisson", solver="lbfgs")
+    (scikit-learn 1.7 and later), per-iteration time and held-out mean Poisson deviance."""
+    split = poisson_counts()
+    max_iter, hidden = settings.max_iter["poisson"], (25,)
+
+    def fit(Estimator):
+        estimator = Estimator(
+            hidden_layer_sizes=hidden, activation="logistic", loss="poisson", alpha=ALPHA,
+            max_iter=max_iter, tol=0,
+            random_state=0, **({"solver": "lbfgs"} if Estimator is MLPRegressor else {}),
+        )  # fmt: skip
+        return timed_fit(estimator, split.X, split.y)
+
+    fits = alternate(
+        {"ours": lambda: fit(BackpropRegressor), "MLP": lambda: fit(MLPRegressor)},
+        settings.repeats,
+    )
+    title = f"poisson 15000x20, {hidden}: fit time per iteration, ours / MLP"
+    row = per_iteration_row(title, fits, "ours", "MLP", at_most(1.0))
+    deviances = {
+        label: mean_poisson_deviance(split.y_test, fits[label][-1].estimator.predict(split.X_test))
+        for label in fits
+    }
+    details = f"; held-out mean Poisson deviance ours {deviances['ours']:.4f}, "
+    details += f"MLP {deviances['MLP']:.4f}"
+    return [replace(row, details=row.details + details)]
+
+
 def evaluation_row(case, dtype, seconds):
     """One evaluation of J and ∇J / the GEMMs it needs, timed alone over all rows at once.
 
@@ -768,6 +812,7 @@ GROUPS = {
     "accuracy": time_to_accuracy_rows,
     "memory": memory_rows,
     "regression": regression_rows,
+    "poisson": poisson_rows,
     "regression-memory": regression_memory_rows,
 }
 MEMORY_GROUPS = ("memory", "regression-memory")  # their rows go into the memory table

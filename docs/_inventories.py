@@ -75,6 +75,9 @@ SKLEARN_CLASSES = [
     "sklearn.exceptions.EfficiencyWarning",
     "sklearn.multiclass.OneVsRestClassifier",
     "sklearn.linear_model.RidgeCV",
+    "sklearn.linear_model.PoissonRegressor",
+    "sklearn.linear_model.GammaRegressor",
+    "sklearn.ensemble.HistGradientBoostingRegressor",
 ]
 SKLEARN_FUNCTIONS = [
     "sklearn.pipeline.make_pipeline",

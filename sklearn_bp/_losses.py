@@ -4,18 +4,22 @@ A loss object owns the output layer, as scikit-learn's ``BaseLoss(closs, link)``
 (how h = g_out(z) is read from the output layer's input z(L), and back), its cost, the output
 error δ(L) that starts the backward pass and its term of the R-operator, the range of targets it
 accepts, and the additive statistic that early stopping scores held-out rows from. Every loss
-here pairs its output units with the cost whose canonical link they are, so that
-δ(L) = ∂cost/∂z(L) = h − y whatever the pair; a new output unit (the identity, for a regressor)
-adds one class here and nothing in the data terms.
+but Gamma's pairs its output units with the cost whose canonical link they are, so that
+δ(L) = ∂cost/∂z(L) = h − y; Gamma's log link is not canonical, and its δ(L) = 1 − y / h. The
+passes ask the loss for δ(L) and its R-operator term and assume neither: a new output unit
+(the identity, the log link) adds one class here and nothing in the data terms.
 
 A loss object has no state. Its methods work in place on arrays of one block of rows, in the
 dtype of the data:
 
-- ``loss(Z, Y, w, H, scratch) -> float``: write h = g_out(z) into ``H``; return
+- ``loss(Z, Y, w, H, scratch) -> float``: write into ``H`` what the two methods below read
+  (h = g_out(z) for every loss but Gamma, which leaves y / h); return
   Σ_i w_i cost(h_i, y_i), the unnormalized sum that the data term adds up over blocks.
-- ``output_delta(H, Y) -> H``: overwrite h with δ(L) = h − y (unweighted).
-- ``r_output(H, RZ, RH)``: write R{h} = (∂h/∂z) R{z} into ``RH``, the output's term of
-  Pearlmutter's R-operator (the directional derivative of h along the direction of R{z}).
+- ``output_delta(H, Y) -> H``: overwrite ``H`` with δ(L) = ∂cost/∂z(L) (unweighted): h − y
+  for a canonical link, 1 − y / h for Gamma's log link.
+- ``r_output(H, RZ, RH)``: write R{δ(L)} = (∂δ(L)/∂z) R{z} into ``RH``, the output's term of
+  Pearlmutter's R-operator (for a canonical link R{h}, the directional derivative of h along
+  the direction of R{z}).
 - ``log_h(Z)``: log h from z for classifiers, computed without forming h; absent for outputs that
   are no probability (the regressor's identity).
 - ``validation_sums(Z, Y, w, kind) -> vector`` and ``score_from_sums(sums) -> float``: sums over
@@ -335,7 +339,157 @@ class SquaredErrorLoss(CanonicalLoss):
         return float(np.mean(r2))
 
 
+# Beyond this margin below log(largest float), exp(z) of a log link is held at
+# exp(log(largest) − margin) (about 1e299 in float64, 7e29 in float32): the costs of a block
+# of rows, their weighted sums and the backward pass from δ(L) then stay finite.
+LOG_LINK_MARGIN = 20.0
+
+
+def capped_exponent(Z):
+    """z clipped to [−c, c], c = log(largest float of Z's dtype) − :data:`LOG_LINK_MARGIN`."""
+    bound = float(np.log(np.finfo(Z.dtype).max)) - LOG_LINK_MARGIN
+    return np.clip(Z, -bound, bound)
+
+
+def capped_exponent_xp(xp, Z):
+    """:func:`capped_exponent` for arrays of any array-API namespace."""
+    bound = float(np.log(xp.finfo(Z.dtype).max)) - LOG_LINK_MARGIN
+    return xp.clip(Z, min=-bound, max=bound)
+
+
+class LogLink:
+    """h = exp(z), z = log h, for outputs that are positive: counts, amounts, durations.
+
+    z is capped as :func:`capped_exponent` says, so that h never overflows.
+    """
+
+    def link(self, H):
+        """z from h."""
+        return np.log(H)
+
+    def inverse(self, Z):
+        """h = exp(z), z capped (an array of any namespace)."""
+        if isinstance(Z, np.ndarray):
+            return np.exp(capped_exponent(Z))
+        from sklearn.utils._array_api import get_namespace
+
+        xp, _ = get_namespace(Z)
+        return xp.exp(capped_exponent_xp(xp, Z))
+
+
+class LogLinkLoss:
+    """What the log-link regression losses share: the link, and R² of h = exp(z) as the
+    validation score of early stopping (the score that ``score`` gives, as for the squared
+    error)."""
+
+    link = LogLink()
+
+    def validation_sums(self, Z, Y, w, kind=None):
+        """The sums of R² (:meth:`SquaredErrorLoss.validation_sums`) of the predictions
+        h = exp(z)."""
+        H = self.link.inverse(np.asarray(Z, dtype=np.float64))
+        return SquaredErrorLoss.validation_sums(self, H, Y, w, kind)
+
+    def score_from_sums(self, sums):
+        """R² from the sums of :meth:`validation_sums`."""
+        return SquaredErrorLoss.score_from_sums(self, sums)
+
+
+class PoissonLoss(LogLinkLoss, CanonicalLoss):
+    """Log-link outputs with the half Poisson deviance, for counts and rates.
+
+    cost(h, y) = Σ_k (h_k − y_k log h_k), h = exp(z): the half Poisson deviance
+    y log(y / h) − y + h up to terms in y alone. The log link is its canonical link, so
+    δ(L) = h − y, and ∂²cost/∂z² = h: R{δ(L)} = h ⊙ R{z}, which the exact and the Gauss-Newton
+    products share (the cost is convex in z, so the Gauss-Newton product is PSD).
+    """
+
+    name = "poisson"
+    # y ≥ 0; that Σ w y > 0 is the regressor's check (a target of zeros has no finite fit).
+    target_range = TargetRange(0.0, np.inf, True, False)
+
+    def loss(self, Z, Y, w, H, scratch):
+        """Write h = exp(z) into H; return Σ_i w_i Σ_k (h_ik − y_ik z_ik), log h = z from z."""
+        np.copyto(scratch, capped_exponent(Z))
+        np.exp(scratch, out=H)
+        scratch *= Y
+        np.subtract(H, scratch, out=scratch)
+        return float((w @ scratch).sum())
+
+    def r_output(self, H, RZ, RH):
+        """R{h} = h ⊙ R{z}."""
+        np.multiply(H, RZ, out=RH)
+
+    def loss_xp(self, xp, Z, Y, w):
+        """h = exp(z) and Σ_i w_i Σ_k (h_ik − y_ik z_ik)."""
+        capped = capped_exponent_xp(xp, Z)
+        H = xp.exp(capped)
+        return H, xp.sum(w * xp.sum(H - Y * capped, axis=1))
+
+    def r_output_xp(self, xp, H, RZ):
+        """R{h} = h ⊙ R{z}."""
+        return H * RZ
+
+
+class GammaLoss(LogLinkLoss):
+    """Log-link outputs with the half Gamma deviance, for positive skewed amounts.
+
+    cost(h, y) = Σ_k (log h_k + y_k / h_k) = Σ_k (z_k + y_k exp(−z_k)), h = exp(z): the half
+    Gamma deviance log(h / y) + y / h − 1 up to terms in y alone. The log link is not its
+    canonical link: δ(L) = ∂cost/∂z = 1 − y / h, and ∂²cost/∂z² = y / h ≥ 0, so
+    R{δ(L)} = (y / h) ⊙ R{z} for the exact and the Gauss-Newton products alike.
+
+    What the forward pass leaves for the backward pass in the buffer of h is therefore
+    q = y / h = y exp(−z), computed from z (exp(−z) underflows to 0, never overflows, within
+    the cap): δ(L) = 1 − q and R{δ(L)} = q ⊙ R{z}. ``predict`` reads h from the link.
+    """
+
+    name = "gamma"
+    target_range = TargetRange(0.0, np.inf, False, False)
+
+    def loss(self, Z, Y, w, H, scratch):
+        """Write q = y exp(−z) into H; return Σ_i w_i Σ_k (z_ik + q_ik)."""
+        np.copyto(scratch, capped_exponent(Z))
+        np.negative(scratch, out=H)
+        np.exp(H, out=H)
+        H *= Y
+        scratch += H
+        return float((w @ scratch).sum())
+
+    def output_delta(self, H, Y):
+        """Overwrite q = y / h with δ(L) = 1 − y / h."""
+        np.subtract(1, H, out=H)
+        return H
+
+    def r_output(self, H, RZ, RH):
+        """R{δ(L)} = (y / h) ⊙ R{z}."""
+        np.multiply(H, RZ, out=RH)
+
+    def loss_xp(self, xp, Z, Y, w):
+        """q = y exp(−z) and Σ_i w_i Σ_k (z_ik + q_ik)."""
+        capped = capped_exponent_xp(xp, Z)
+        Q = Y * xp.exp(-capped)
+        return Q, xp.sum(w * xp.sum(capped + Q, axis=1))
+
+    def output_delta_xp(self, xp, H, Y):
+        """δ(L) = 1 − y / h, from q = y / h."""
+        return 1 - H
+
+    def r_output_xp(self, xp, H, RZ):
+        """R{δ(L)} = (y / h) ⊙ R{z}."""
+        return H * RZ
+
+
 # Every loss, by its name: the name of its output units, which ``out_activation_`` records.
-LOSSES = {loss.name: loss for loss in (LogisticLoss(), SoftmaxLoss(), SquaredErrorLoss())}
+LOSSES = {
+    loss.name: loss
+    for loss in (LogisticLoss(), SoftmaxLoss(), SquaredErrorLoss(), PoissonLoss(), GammaLoss())
+}
+# The regressor's losses, by the name its ``loss`` parameter takes.
+REGRESSOR_LOSSES = {
+    "squared_error": LOSSES["identity"],
+    "poisson": LOSSES["poisson"],
+    "gamma": LOSSES["gamma"],
+}
 # The classifier's output units, by the name its ``out_activation`` parameter takes.
 CLASSIFIER_LOSSES = {name: LOSSES[name] for name in ("logistic", "softmax")}

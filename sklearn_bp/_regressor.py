@@ -1,7 +1,9 @@
-"""BackpropRegressor: the course's network with identity outputs and squared error.
+"""BackpropRegressor: the course's network with identity outputs and squared error, or
+log-link outputs with the Poisson or Gamma deviance.
 
 What is a regressor's own: numeric targets, one output unit per target column, and R² as the
-score. The fit is the family's, in ``_base``; the loss is ``_losses.SquaredErrorLoss``.
+score. The fit is the family's, in ``_base``; the loss is the ``loss`` parameter's object of
+``_losses`` (``SquaredErrorLoss``, ``PoissonLoss``, ``GammaLoss``).
 """
 
 import warnings
@@ -10,10 +12,11 @@ from functools import partial
 import numpy as np
 from scipy import sparse
 from sklearn.base import RegressorMixin
+from sklearn.utils._param_validation import StrOptions
 
 from ._base import BaseBackprop, Targets, flat
 from ._fixes import caller_stacklevel
-from ._losses import LOSSES
+from ._losses import REGRESSOR_LOSSES
 from ._optimize import target_coordinates
 from ._placement import over_row_chunks
 
@@ -51,6 +54,18 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
     activation : {"logistic", "tanh", "relu", "identity"}, default="logistic"
         Activation g of the hidden units.
 
+    loss : {"squared_error", "poisson", "gamma"}, default="squared_error"
+        The output units and their cost. ``"squared_error"``: identity outputs h = z(L) and
+        ½ ‖h − y‖², as above. ``"poisson"``: log-link outputs h = exp(z(L)) and
+        h − y log h (half the Poisson deviance up to terms in y), for counts and rates;
+        targets y ≥ 0 with Σ w y > 0. ``"gamma"``: log-link outputs and log h + y / h (half
+        the Gamma deviance up to terms in y), for positive skewed amounts; targets y > 0.
+        Targets outside the range are refused with a ValueError. With
+        ``hidden_layer_sizes=()`` the log links give scikit-learn's
+        :class:`~sklearn.linear_model.PoissonRegressor` and
+        :class:`~sklearn.linear_model.GammaRegressor` with their ``alpha`` = our α / W. For the
+        log links z(L) is capped at log(largest float) − 20, so that h never overflows.
+
     alpha : float, default=1e-4
         L2 regularization strength, the course's λ; the penalty is α/(2W) times the sum of the
         squared non-bias weights.
@@ -61,7 +76,8 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         method works in coordinates in which the output layer is measured in units of the
         targets and J in units of their variance, so that targets of any mean and spread fit
         as standardized ones do ("Targets of any scale" in the mathematics); ``tol`` and the
-        method's own tolerances are in those units.
+        method's own tolerances are in those units. For the squared error only: with the log
+        links the method works in θ itself.
 
     hessian : {"exact", "gauss-newton"}, default="exact"
         Curvature product handed as ``hessp`` to the methods that take one. For squared error
@@ -96,8 +112,9 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
 
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training rows, score the network on them
-        (R²) after every iteration, stop once the score has not improved by more than ``tol``
-        for ``n_iter_no_change`` iterations, and keep the parameters of the best score.
+        (R² of the predictions h, for every loss) after every iteration, stop once the score
+        has not improved by more than ``tol`` for ``n_iter_no_change`` iterations, and keep
+        the parameters of the best score.
 
     validation_fraction : float, default=0.1
         Fraction of the training rows held out for ``early_stopping``.
@@ -147,8 +164,8 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         With ``early_stopping``, the R² on the held-out rows after every iteration.
 
     validation_loss_curve_ : list of float or None
-        With ``early_stopping``, the weighted mean of ½ ‖h − y‖² on the held-out rows (J
-        without its penalty) after every iteration.
+        With ``early_stopping``, the weighted mean cost on the held-out rows (J without its
+        penalty: ½ ‖h − y‖², h − y log h or log h + y / h) after every iteration.
 
     best_validation_score_ : float or None
         With ``early_stopping``, the validation R² of the returned parameters.
@@ -160,7 +177,7 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         Number of output units: one per target column.
 
     out_activation_ : str
-        ``"identity"``.
+        The output units: ``"identity"`` (squared error), ``"poisson"`` or ``"gamma"``.
 
     activation_ : str
         Activation of the hidden units the fit used (``activation`` at fit time).
@@ -195,6 +212,10 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
     (3,)
     """
 
+    _parameter_constraints: dict = {
+        **BaseBackprop._parameter_constraints,
+        "loss": [StrOptions(set(REGRESSOR_LOSSES))],
+    }
     _y_checks = {"multi_output": True, "y_numeric": True}
 
     def __init__(
@@ -202,6 +223,7 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         hidden_layer_sizes=(25,),
         activation="logistic",
         *,
+        loss="squared_error",
         alpha=1e-4,
         method="L-BFGS-B",
         hessian="exact",
@@ -218,6 +240,7 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
+        self.loss = loss
         self.alpha = alpha
         self.method = method
         self.hessian = hessian
@@ -261,7 +284,9 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
                 f"{np.sqrt(np.finfo(dtype).max):.3g}): rescale y, for example with "
                 f"TransformedTargetRegressor and a StandardScaler."
             )
-        return Targets(Y.astype(dtype), LOSSES["identity"], None, {})
+        loss = REGRESSOR_LOSSES[self.loss]
+        _check_target_range(Y, loss, self.loss)
+        return Targets(Y.astype(dtype), loss, None, {})
 
     def _chunked_targets(self, y, dtype):
         """The number of outputs of targets in row chunks; the function that encodes each
@@ -272,8 +297,10 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
                 f"text targets as numbers, or use BackpropClassifier for class labels."
             )
         n_outputs = 1 if y.ndim == 1 else y.shape[1]
-        targets = Targets(None, LOSSES["identity"], None, {"n_outputs": n_outputs})
-        return targets, partial(_encode_numeric, dtype=np.dtype(dtype)), None
+        loss = REGRESSOR_LOSSES[self.loss]
+        targets = Targets(None, loss, None, {"n_outputs": n_outputs})
+        encode = partial(_encode_numeric, dtype=np.dtype(dtype), loss=loss, name=self.loss)
+        return targets, encode, None
 
     def _coordinates(self, data):
         """The output layer in units of the targets, J in units of their variance.
@@ -281,7 +308,13 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         Warns when the targets' spread σ is so small that the penalty, which weighs the hidden
         layers' weights against the squared error in y's units, as alpha / σ² would on
         standardized targets, makes the network underfit.
+
+        For the squared error only: the log links' outputs are measured in z = log h, whose
+        scale the targets do not set, and their J has no variance to measure it in (None, θ
+        itself).
         """
+        if self.loss != "squared_error":
+            return None
         coordinates = target_coordinates(data)
         variance = coordinates.factor
         if variance < SMALL_TARGET_VARIANCE and self.alpha > STANDARDIZED_ALPHA_LIMIT * variance:
@@ -342,9 +375,27 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         return tags
 
 
-def _encode_numeric(y, dtype):
+def _check_target_range(Y, loss, name, whole=True):
+    """Refuse targets outside the loss's range, naming the loss; for Poisson, also targets
+    that are all zero (``whole``: Y holds every row), for which no finite z fits."""
+    if not loss.target_range.includes(Y):
+        low = loss.target_range.low
+        relation = ">=" if loss.target_range.low_inclusive else ">"
+        raise ValueError(
+            f"loss={name!r} needs targets y {relation} {low:g}, got y from {np.min(Y):g} to "
+            f"{np.max(Y):g}: use loss='squared_error' for targets of any sign."
+        )
+    if whole and name == "poisson" and Y.size and not np.sum(Y) > 0:
+        raise ValueError(
+            "loss='poisson' needs targets with a positive sum (sum of w * y > 0), got only "
+            "zeros: the mean count is 0, which exp(z) reaches for no finite z."
+        )
+
+
+def _encode_numeric(y, dtype, loss=None, name="squared_error"):
     """The output targets of a chunk of y (where its rows live), refused as ``fit`` refuses
-    in-memory targets: non-finite, or with squares that overflow X's dtype."""
+    in-memory targets: non-finite, with squares that overflow X's dtype, or outside the
+    loss's range."""
     y = np.asarray(y, dtype=np.float64)
     Y = y.reshape(-1, 1) if y.ndim == 1 else y
     if not np.isfinite(Y).all():
@@ -356,4 +407,6 @@ def _encode_numeric(y, dtype):
             f"{np.sqrt(np.finfo(dtype).max):.3g}): rescale y, for example with "
             f"TransformedTargetRegressor and a StandardScaler."
         )
+    if loss is not None:
+        _check_target_range(Y, loss, name, whole=False)
     return Y

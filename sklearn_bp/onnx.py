@@ -44,6 +44,7 @@ from skl2onnx.common.utils_classifier import get_label_classes  # noqa: E402
 from skl2onnx.proto import onnx_proto  # noqa: E402
 
 from ._classifier import BackpropClassifier  # noqa: E402
+from ._losses import LOG_LINK_MARGIN  # noqa: E402
 from ._regressor import BackpropRegressor  # noqa: E402
 
 __all__ = ["overflow_limit", "to_onnx"]
@@ -241,12 +242,22 @@ def convert_classifier(scope, operator, container):
 
 
 def convert_regressor(scope, operator, container):
-    """skl2onnx converter of a fitted BackpropRegressor: outputs z(L), one column per target."""
+    """skl2onnx converter of a fitted BackpropRegressor: outputs h, one column per target: z(L)
+    for identity outputs, exp(z(L)) with z(L) capped as ``predict`` caps it for log links."""
     estimator = operator.raw_operator
     graph = _Graph(scope, container, _proto_dtype(operator))
     input_proto_dtype = guess_proto_type(operator.inputs[0].type)
     Z = _decision_output(graph, estimator, operator.inputs[0].full_name, input_proto_dtype)
+    if estimator.out_activation_ in LOG_LINK_OUTPUTS:
+        bound = float(np.log(np.finfo(graph.dtype).max)) - LOG_LINK_MARGIN
+        Z = graph.node("Max", [Z, graph.constant([-bound])])
+        Z = graph.node("Min", [Z, graph.constant([bound])])
+        Z = graph.node("Exp", [Z])
     graph.node("Identity", [Z], operator.outputs[0].full_name)
+
+
+# The regressor's outputs whose inverse link is exp (``_losses.LogLink``).
+LOG_LINK_OUTPUTS = ("poisson", "gamma")
 
 
 def _tensor_type(operator):

@@ -125,7 +125,7 @@ def on_host(estimator, space):
 
 
 @pytest.mark.parametrize("activation", ["logistic", "tanh", "relu", "identity"])
-@pytest.mark.parametrize("loss_name", ["logistic", "softmax", "identity"])
+@pytest.mark.parametrize("loss_name", ["logistic", "softmax", "identity", "poisson", "gamma"])
 def test_data_term_sums_equal_numpy_data_term(space, activation, loss_name):
     rng = np.random.RandomState(0)
     network = Network((5, 7, 6, 3), activation)
@@ -134,6 +134,10 @@ def test_data_term_sums_equal_numpy_data_term(space, activation, loss_name):
         Y = np.eye(3)[rng.randint(3, size=50)]
     elif loss_name == "logistic":
         Y = (rng.uniform(size=(50, 3)) > 0.5).astype(float)
+    elif loss_name == "poisson":
+        Y = rng.poisson(2.0, size=(50, 3)).astype(float)
+    elif loss_name == "gamma":
+        Y = rng.gamma(2.0, size=(50, 3))
     else:
         Y = rng.normal(size=(50, 3))
     Y, weight = Y.astype(space.dtype), rng.uniform(size=50).astype(space.dtype)

@@ -275,8 +275,18 @@ USER_ERRORS = [
     (
         ["fit", "diabetes.csv", "--regressor", "--class-weight", "balanced", "-o", "m.skops"],
         1,
-        "--class-weight applies to classifiers; a BackpropRegressor's outputs are linear and "
-        "unweighted.\n",
+        "--class-weight applies to classifiers; a BackpropRegressor's outputs follow --loss "
+        "and are unweighted.\n",
+    ),
+    (
+        ["fit", "diabetes.csv", "--loss", "poisson", "-o", "m.skops"],
+        1,
+        "--loss applies to regressors (with --regressor);",
+    ),
+    (
+        ["fit", "diabetes.csv", "--regressor", "--loss", "huber", "-o", "m.skops"],
+        2,
+        "argument --loss: invalid choice: 'huber'",
     ),
     (
         ["fit", "diabetes.csv", "--regressor", "--out-activation", "softmax", "-o", "m.skops"],
@@ -701,3 +711,21 @@ def test_convergence_advice_names_options_and_scales_only_unscaled_data(folder):
     assert err.endswith(
         "Increase --max-iter (now 4) or --tol, or scale the data (leave out --no-scale).\n"
     )
+
+
+@pytest.mark.parametrize("loss", ["poisson", "gamma"])
+def test_loss_reaches_the_regressor_and_its_targets_stay_unscaled(folder, loss):
+    status, _, err = run(
+        "fit", "diabetes.csv", "--target", "progression", "--regressor", "--loss", loss,
+        "--hidden", "3",
+        "--no-score", "-q", "-o", f"{loss}.skops", cwd=folder,
+    )  # fmt: skip
+    assert status == 0, err
+    frame = pd.read_csv(folder / "diabetes.csv")
+    X, y = frame.drop(columns="progression"), frame["progression"]
+    expected = make_pipeline(
+        StandardScaler(), BackpropRegressor(hidden_layer_sizes=(3,), loss=loss, random_state=0)
+    ).fit(X, y)
+    saved = load_model(folder / f"{loss}.skops")
+    assert saved[-1].out_activation_ == loss
+    np.testing.assert_array_equal(saved.predict(X), expected.predict(X))

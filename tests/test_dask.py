@@ -81,6 +81,23 @@ def test_fit_on_the_cluster_equals_the_fit_in_memory(client, kind, method):
     assert cluster.n_features_in_ == X.shape[1]
 
 
+@pytest.mark.parametrize("loss", ["poisson", "gamma"])
+def test_log_link_fit_on_the_cluster_equals_the_fit_in_memory(client, loss):
+    X, _ = _regression()
+    y = load_diabetes(return_X_y=True)[1][: len(X)] / 100  # positive: counts or amounts
+    if loss == "poisson":
+        y = np.round(y)
+    make = lambda: BackpropRegressor(  # noqa: E731
+        hidden_layer_sizes=(4,), loss=loss, alpha=30.0, tol=1e-10, random_state=0
+    )
+    memory = make().fit(X, y)
+    cluster = make().fit(da.from_array(X, chunks=(97, -1)), da.from_array(y, chunks=97))
+    assert memory.optimize_result_["success"] and cluster.optimize_result_["success"]
+    _same_model(memory, cluster)
+    with pytest.raises(ValueError, match=f"loss='{loss}' needs targets y"):
+        make().fit(da.from_array(X, chunks=(97, -1)), da.from_array(y - 10, chunks=97))
+
+
 def test_weights_class_weights_and_multilabel_targets(client):
     X, y = _digits(400)
     w = np.random.RandomState(0).uniform(0.5, 2, size=len(y))

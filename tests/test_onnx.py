@@ -265,3 +265,22 @@ def test_importing_sklearn_bp_does_not_import_skl2onnx():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("loss", ["poisson", "gamma"])
+def test_log_link_regressor_exports_the_inverse_link(loss, dtype):
+    # The graph ends in exp(z(L)), z(L) capped as predict caps it: the predictions, positive.
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 4))
+    mean = np.exp(X @ [0.3, -0.2, 0.1, 0.0] + 0.5)
+    y = rng.poisson(mean) + 0.0 if loss == "poisson" else rng.gamma(2.0, mean / 2.0)
+    X_train, y_train, rows = split(X, y, dtype)
+    regressor = BackpropRegressor((5,), loss=loss, random_state=0).fit(X_train, y_train)
+    onx = to_onnx(regressor, X_train)
+    for X_rows in rows.values():
+        (prediction,) = run(onx, X_rows)
+        expected = regressor.predict(X_rows).reshape(-1, 1)
+        assert prediction.dtype == dtype and prediction.shape == expected.shape
+        assert np.isfinite(prediction).all() and (prediction > 0).all()
+        assert_allclose(prediction, expected, rtol=10 * TOLERANCE[dtype], atol=0)

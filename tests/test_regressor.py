@@ -381,3 +381,176 @@ def test_targets_large_enough_for_alpha_fit_without_warning(scale, alpha):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         fit_quietly(BackpropRegressor(random_state=0, alpha=alpha), X_data, y)
+
+
+# Poisson and Gamma regression: log-link outputs h = exp(z(L)).
+
+COUNTS = RNG.poisson(np.exp(0.5 * X[:, 0]), size=23).astype(float)
+COUNTS[0] = 1.0
+AMOUNTS = RNG.gamma(2.0, np.exp(0.3 * X[:, 1]), size=23)
+GLM_TARGETS = {"poisson": COUNTS, "gamma": AMOUNTS}
+
+
+def log_link_cost(thetas, X, y, alpha, weight, activation, loss):
+    """J from the formula, one example at a time: (1/W) Σ w_i (h − y log h) for Poisson,
+    (1/W) Σ w_i (log h + y / h) for Gamma, h = exp(z(L)), plus (α/2W) Σ Θ²."""
+    total = 0.0
+    for x, target, w in zip(X, y, weight):
+        a = x
+        for layer, theta in enumerate(thetas):
+            z = theta @ np.concatenate([[1.0], a])
+            a = G[activation](z) if layer < len(thetas) - 1 else z
+        h = np.exp(a[0])
+        total += w * (h - target * np.log(h) if loss == "poisson" else np.log(h) + target / h)
+    penalty = sum(np.sum(theta[:, 1:] ** 2) for theta in thetas)
+    return (total + 0.5 * alpha * penalty) / weight.sum()
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("loss", ["poisson", "gamma"])
+def test_log_link_cost_equals_the_formula(activation, loss):
+    weight = RNG.uniform(0.2, 2.0, size=23)
+    regressor = BackpropRegressor((5, 3), activation=activation, loss=loss, alpha=0.7)
+    objective, theta = objective_and_theta(regressor, GLM_TARGETS[loss], weight, 1)
+    thetas = objective.network.thetas(theta)
+    expected = log_link_cost(thetas, X, GLM_TARGETS[loss], 0.7, weight, activation, loss)
+    assert_allclose(objective.loss(theta), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("loss", ["poisson", "gamma"])
+def test_log_link_gradient_and_curvature_products_against_differences(activation, loss):
+    weight = RNG.uniform(0.2, 2.0, size=23)
+    regressor = BackpropRegressor((5,), activation=activation, loss=loss, alpha=0.5)
+    y = GLM_TARGETS[loss]
+    objective, theta = objective_and_theta(regressor, y, weight, 2)
+    theta = 2 * theta  # away from the small initial weights, where g″ matters
+    _, gradient = objective.loss_gradient(theta)
+    numerical = central_differences(objective.loss, theta)
+    assert np.linalg.norm(gradient - numerical) / np.linalg.norm(gradient) < 1e-7
+    assert gradient_check(regressor, X, y, sample_weight=weight) < 1e-7
+
+    v = np.random.RandomState(3).normal(size=theta.size)
+    step = 1e-6
+    expected = (
+        objective.loss_gradient(theta + step * v)[1] - objective.loss_gradient(theta - step * v)[1]
+    ) / (2 * step)
+    assert_allclose(objective.hessian_vector_product(theta, v), expected, rtol=1e-5, atol=1e-8)
+
+    # Gauss-Newton: (1/W) Σ_i w_i J_iᵀ c″(z_i) J_i + α on the weights, J_i the Jacobian of
+    # z(L) of row i by differences, c″ = h (Poisson) or y / h (Gamma).
+    def outputs(t):
+        return objective.data.output(t)[:, 0]
+
+    jacobian = np.stack(
+        [
+            (outputs(theta + step * e) - outputs(theta - step * e)) / (2 * step)
+            for e in np.eye(theta.size)
+        ],
+        axis=-1,
+    )
+    z = outputs(theta)
+    curvature = np.exp(z) if loss == "poisson" else y * np.exp(-z)
+    product = (weight * curvature) @ (jacobian * (jacobian @ v)[:, np.newaxis])
+    penalty = np.concatenate(
+        [np.vstack([np.zeros_like(b), W]).ravel() for W, b in objective.network.unpack(v)]
+    )
+    expected = (product + 0.5 * penalty) / weight.sum()
+    gauss_newton = objective.gauss_newton_vector_product(theta, v)
+    assert_allclose(gauss_newton, expected, rtol=1e-6, atol=1e-8)
+    matrix = np.stack([objective.gauss_newton_vector_product(theta, e) for e in np.eye(theta.size)])
+    eigenvalues = np.linalg.eigvalsh(0.5 * (matrix + matrix.T))
+    assert eigenvalues.min() > -1e-12 * eigenvalues.max()  # PSD, up to rounding
+
+
+@pytest.mark.parametrize(
+    "loss, y, message",
+    [
+        ("poisson", np.r_[-1.0, np.ones(22)], "loss='poisson' needs targets y >= 0"),
+        ("poisson", np.zeros(23), "loss='poisson' needs targets with a positive sum"),
+        ("gamma", np.r_[0.0, np.ones(22)], "loss='gamma' needs targets y > 0"),
+        ("gamma", np.r_[-2.0, np.ones(22)], "loss='gamma' needs targets y > 0"),
+    ],
+)
+def test_targets_outside_the_loss_range_are_refused(loss, y, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        BackpropRegressor((3,), loss=loss).fit(X, y)
+
+
+def test_unknown_loss_is_refused():
+    with pytest.raises(ValueError, match="'loss' parameter"):
+        BackpropRegressor(loss="huber").fit(X, TARGETS["single"])
+
+
+@pytest.mark.parametrize("loss", ["poisson", "gamma"])
+@pytest.mark.parametrize("scale", [700.0, 1e4])
+def test_log_link_extreme_outputs_stay_finite(loss, scale):
+    # Inputs that drive z(L) to ±700 and far beyond: J, its gradient, the curvature products and
+    # predict stay finite, without overflow warnings (which the test run turns into errors).
+    Xe = np.array([[-1.0], [0.0], [1.0], [2.0]])
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    regressor = BackpropRegressor((), loss=loss, alpha=0.0)
+    objective = fit_objective(regressor, Xe, y)
+    theta = np.array([0.0, scale])  # z = scale · x
+    with np.errstate(all="raise"):
+        value, gradient = objective.loss_gradient(theta)
+        products = [
+            objective.hessian_vector_product(theta, np.ones(2)),
+            objective.gauss_newton_vector_product(theta, np.ones(2)),
+        ]
+    assert np.isfinite(value) and np.isfinite(gradient).all()
+    assert all(np.isfinite(product).all() for product in products)
+    fitted = fit_quietly(BackpropRegressor((), loss=loss, max_iter=1), Xe, y)
+    fitted.coefs_[0][...] = scale
+    with np.errstate(all="raise"):
+        predicted = fitted.predict(Xe)
+    assert np.isfinite(predicted).all() and (predicted > 0).all()
+
+
+def glm_data(loss, n_samples=300):
+    rng = np.random.RandomState(0)
+    Xg = rng.normal(size=(n_samples, 4))
+    mean = np.exp(Xg @ [0.3, -0.2, 0.1, 0.0] + 0.5)
+    y = rng.poisson(mean).astype(float) if loss == "poisson" else rng.gamma(2.0, mean / 2.0)
+    return Xg, y
+
+
+@pytest.mark.parametrize("loss", ["poisson", "gamma"])
+@pytest.mark.parametrize("alpha", [1e-3, 1.0, 30.0])
+def test_no_hidden_layer_equals_sklearn_glm(loss, alpha):
+    # J = (1/W) Σ w cost + α/(2W) ‖Θ‖² and scikit-learn's GLM objective
+    # (1/2W) Σ w deviance + α_glm/2 ‖w‖², deviance/2 = cost + terms in y: α_glm = α / W.
+    from sklearn.linear_model import GammaRegressor, PoissonRegressor
+
+    Xg, y = glm_data(loss)
+    glm = {"poisson": PoissonRegressor, "gamma": GammaRegressor}[loss]
+    reference = glm(alpha=alpha / len(Xg), tol=1e-12, max_iter=10_000).fit(Xg, y)
+    network = BackpropRegressor((), loss=loss, alpha=alpha, tol=0, max_iter=1000, random_state=0)
+    fit_quietly(network, Xg, y)
+    assert network.out_activation_ == loss
+    assert_allclose(network.coefs_[0].ravel(), reference.coef_, rtol=1e-4, atol=1e-8)
+    assert_allclose(network.intercepts_[0][0], reference.intercept_, rtol=1e-4)
+    assert_allclose(network.predict(Xg), reference.predict(Xg), rtol=1e-4)
+
+
+@pytest.mark.parametrize("loss", ["poisson", "gamma"])
+def test_log_link_early_stopping_scores_r2_of_the_predictions(loss):
+    Xg, y = glm_data(loss)
+    network = BackpropRegressor(
+        (4,), loss=loss, early_stopping=True, n_iter_no_change=3, max_iter=60, random_state=0
+    )
+    fit_quietly(network, Xg, y)
+    assert len(network.validation_scores_) == network.n_iter_
+    assert network.best_validation_score_ == max(network.validation_scores_)
+    assert network.best_validation_score_ > 0.0
+    assert np.isfinite(network.validation_loss_curve_).all()
+
+
+@pytest.mark.parametrize("loss", ["poisson", "gamma"])
+def test_log_link_predictions_are_positive_and_fit(loss):
+    Xg, y = glm_data(loss)
+    network = fit_quietly(BackpropRegressor((5,), loss=loss, random_state=0), Xg, y)
+    predicted = network.predict(Xg)
+    assert (predicted > 0).all()
+    assert_allclose(predicted, np.exp(network._output(Xg)[0][:, 0]), rtol=1e-12)
+    assert network.score(Xg, y) > 0.15

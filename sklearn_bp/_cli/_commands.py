@@ -54,9 +54,14 @@ def _estimator(args):
     ):
         if args.regressor and value is not None:
             raise UserError(
-                f"{option} applies to classifiers; a BackpropRegressor's outputs are linear and "
-                f"unweighted."
+                f"{option} applies to classifiers; a BackpropRegressor's outputs follow --loss "
+                f"and are unweighted."
             )
+    if not args.regressor and getattr(args, "loss", None) is not None:
+        raise UserError(
+            "--loss applies to regressors (with --regressor); a classifier's loss follows "
+            "--out-activation."
+        )
     Estimator = BackpropRegressor if args.regressor else BackpropClassifier
     random_state = args.random_state
     if random_state is None and method_spec(args.method or DEFAULTS["method"]).reproducible:
@@ -67,6 +72,7 @@ def _estimator(args):
         "hidden_layer_sizes": args.hidden,
         "activation": args.activation,
         "out_activation": args.out_activation,
+        "loss": getattr(args, "loss", None),
         "alpha": args.alpha,
         "method": args.method,
         "max_iter": getattr(args, "max_iter", None),
@@ -90,9 +96,10 @@ def _model(args, estimator, sparse_input):
 
     # Centering would make a sparse matrix dense: scale sparse data without it.
     model = make_pipeline(StandardScaler(with_mean=not sparse_input), estimator)
-    if args.regressor:
+    if args.regressor and getattr(estimator, "loss", "squared_error") == "squared_error":
         # The squared error of targets in the hundreds dwarfs the penalty and saturates the
         # hidden units' gradients: learn standardized targets, predict in the original units.
+        # Not for the log links: their targets must keep their sign, and exp(z) takes any scale.
         model = TransformedTargetRegressor(regressor=model, transformer=StandardScaler())
     return model
 

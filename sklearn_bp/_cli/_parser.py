@@ -9,7 +9,9 @@ import argparse
 import numpy as np
 
 from .._activations import ACTIVATIONS
+from .._losses import REGRESSOR_LOSSES
 from .._optimize import METHODS
+from .._regressor import BackpropRegressor
 from .._version import __version__
 from ._commands import (
     DEFAULT_SEED,
@@ -94,6 +96,12 @@ def _network_options(parser, *, hidden_default):
         "--out-activation",
         choices=["logistic", "softmax"],
         help=f"a classifier's output units (default: {DEFAULTS['out_activation']})",
+    )
+    parser.add_argument(
+        "--loss",
+        choices=list(REGRESSOR_LOSSES),
+        help="a regressor's loss: squared_error, poisson (counts) or gamma (positive amounts) "
+        f"(default: {BackpropRegressor().loss})",
     )
     parser.add_argument(
         "--alpha", type=float, help=f"L2 penalty on the weights (default: {DEFAULTS['alpha']:g})"

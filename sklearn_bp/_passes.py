@@ -240,7 +240,8 @@ def gradient_block(ops, network, loss, params, X, Y, w, workspace, sums):
     """Add one block's Σ_i w_i cost_i and Δ(l) to ``sums``.
 
     This is the course's loop body over examples, done for a block of rows at once:
-    forward pass, δ(L) = a(L) − y (the loss's), δ(l) = δ(l+1) Θ(l) .* g′(z(l)),
+    forward pass, δ(L) from the loss (a(L) − y for a canonical link, 1 − y/h for Gamma's),
+    δ(l) = δ(l+1) Θ(l) .* g′(z(l)),
     Δ(l) += δ(l+1)ᵀ a(l).
     """
     n_rows = X.shape[0]

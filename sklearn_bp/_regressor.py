@@ -302,6 +302,25 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         encode = partial(_encode_numeric, dtype=np.dtype(dtype), loss=loss, name=self.loss)
         return targets, encode, None
 
+    def _weigh_targets(self, weight, targets):
+        """The sample weights as they are; refuse Poisson targets whose weighted sum is 0."""
+        if self.loss == "poisson" and not float(weight @ targets.Y.sum(axis=1)) > 0:
+            raise ValueError(
+                "loss='poisson' needs targets with a positive weighted sum (sum of w * y > 0): "
+                "every row with y > 0 has weight 0, so the mean count is 0, which exp(z) "
+                "reaches for no finite z."
+            )
+        return weight
+
+    def _check_continuation(self, targets):
+        """Refuse to continue a fit of another loss: its outputs mean something else."""
+        if targets.loss.name != self.out_activation_:
+            raise ValueError(
+                f"warm_start can only continue a fit with the same loss: the previous fit had "
+                f"loss={_LOSS_OF_OUTPUT[self.out_activation_]!r}, this one has "
+                f"loss={self.loss!r}."
+            )
+
     def _coordinates(self, data):
         """The output layer in units of the targets, J in units of their variance.
 
@@ -373,6 +392,10 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
+
+
+# The ``loss`` parameter of the loss whose output units ``out_activation_`` names.
+_LOSS_OF_OUTPUT = {loss.name: name for name, loss in REGRESSOR_LOSSES.items()}
 
 
 def _check_target_range(Y, loss, name, whole=True):

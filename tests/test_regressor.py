@@ -477,6 +477,28 @@ def test_targets_outside_the_loss_range_are_refused(loss, y, message):
         BackpropRegressor((3,), loss=loss).fit(X, y)
 
 
+def test_poisson_targets_of_zero_weighted_sum_are_refused():
+    y = np.r_[3.0, np.zeros(22)]  # the one count has weight 0
+    weight = np.r_[0.0, np.ones(22)]
+    regressor = BackpropRegressor((3,), loss="poisson")
+    with pytest.raises(ValueError, match=r"positive weighted sum \(sum of w \* y > 0\)"):
+        regressor.fit(X, y, sample_weight=weight)
+    assert not hasattr(regressor, "coefs_")
+    fit_quietly(regressor, X, y, sample_weight=np.r_[0.5, np.ones(22)])  # a positive sum fits
+
+
+@pytest.mark.parametrize(("first", "second"), [("squared_error", "poisson"), ("poisson", "gamma")])
+def test_warm_start_refuses_another_loss(first, second):
+    y = np.abs(TARGETS["single"]) + 0.5
+    regressor = fit_quietly(BackpropRegressor((3,), loss=first, warm_start=True), X, y)
+    coefs = [W.copy() for W in regressor.coefs_]
+    message = f"same loss: the previous fit had loss='{first}', this one has loss='{second}'"
+    with pytest.raises(ValueError, match=message):
+        regressor.set_params(loss=second).fit(X, y)
+    for before, after in zip(coefs, regressor.coefs_):
+        assert_array_equal(before, after)
+
+
 def test_unknown_loss_is_refused():
     with pytest.raises(ValueError, match="'loss' parameter"):
         BackpropRegressor(loss="huber").fit(X, TARGETS["single"])

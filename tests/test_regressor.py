@@ -15,7 +15,7 @@ from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_bp import BackpropRegressor, gradient_check
+from sklearn_bp import BackpropRegressor, gradient_check, load_model, save_model
 from sklearn_bp._network import Network
 from sklearn_bp._optimize import target_coordinates
 
@@ -576,3 +576,40 @@ def test_log_link_predictions_are_positive_and_fit(loss):
     assert (predicted > 0).all()
     assert_allclose(predicted, np.exp(network._output(Xg)[0][:, 0]), rtol=1e-12)
     assert network.score(Xg, y) > 0.15
+
+
+def _log_link_targets(loss):
+    """Counts for Poisson (some zeros), positive amounts for Gamma, from X's first column."""
+    mean = np.exp(0.5 * X[:, 0])
+    return np.round(2 * mean) if loss == "poisson" else mean * RNG.uniform(0.5, 1.5, size=23)
+
+
+@pytest.mark.parametrize("loss", ["poisson", "gamma"])
+def test_log_link_fits_sparse_float32_warm_start_and_files_as_squared_error_does(loss, tmp_path):
+    y = _log_link_targets(loss)
+    params = dict(hidden_layer_sizes=(4,), loss=loss, alpha=1.0, random_state=0)
+    dense = fit_quietly(BackpropRegressor(**params), np.where(np.abs(X) > 0.7, X, 0.0), y)
+    sparse_fit = fit_quietly(
+        BackpropRegressor(**params), sparse.csr_matrix(np.where(np.abs(X) > 0.7, X, 0.0)), y
+    )
+    for W_dense, W_sparse in zip(dense.coefs_, sparse_fit.coefs_):
+        assert_allclose(W_sparse, W_dense, rtol=1e-9, atol=1e-12)
+
+    single = fit_quietly(BackpropRegressor(**params), X.astype(np.float32), y)
+    assert single.predict(X.astype(np.float32)).dtype == np.float32
+    assert_allclose(
+        single.predict(X), fit_quietly(BackpropRegressor(**params), X, y).predict(X), rtol=1e-2
+    )
+
+    warm = fit_quietly(BackpropRegressor(**params, warm_start=True, max_iter=5), X, y)
+    first_curve = list(warm.loss_curve_)
+    fit_quietly(warm, X, y)
+    assert warm.loss_curve_[: len(first_curve)] == first_curve
+    assert warm.loss_curve_[-1] <= first_curve[-1]
+
+    pytest.importorskip("skops")
+
+    save_model(dense, tmp_path / "model.skops")
+    loaded = load_model(tmp_path / "model.skops")
+    assert loaded.loss == loss
+    assert_array_equal(loaded.predict(X), dense.predict(X))

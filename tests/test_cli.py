@@ -728,4 +728,6 @@ def test_loss_reaches_the_regressor_and_its_targets_stay_unscaled(folder, loss):
     ).fit(X, y)
     saved = load_model(folder / f"{loss}.skops")
     assert saved[-1].out_activation_ == loss
-    np.testing.assert_array_equal(saved.predict(X), expected.predict(X))
+    # pandas' default CSV parser may miss the last bit of a number (pandas 2.0), which the
+    # command line's reader does not: the two fits start from inputs equal to rounding.
+    np.testing.assert_allclose(saved.predict(X), expected.predict(X), rtol=1e-10)

@@ -57,6 +57,27 @@ def objective_and_theta(regressor, y, weight, seed):
     return objective, objective.network.initial_theta(np.random.RandomState(seed))
 
 
+def hessian_vector_by_differences(objective, theta, v, step=1e-6):
+    """H·v by central differences of the gradient along v."""
+    forward, backward = (objective.loss_gradient(theta + sign * step * v)[1] for sign in (1, -1))
+    return (forward - backward) / (2 * step)
+
+
+def output_jacobian(objective, theta, step=1e-6):
+    """∂z(L)/∂θ of every row by central differences: shape (n_rows, n_outputs, n_params)."""
+
+    def outputs(t):
+        return objective.data.output(t)
+
+    return np.stack(
+        [
+            (outputs(theta + step * e) - outputs(theta - step * e)) / (2 * step)
+            for e in np.eye(theta.size)
+        ],
+        axis=-1,
+    )
+
+
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("target", sorted(TARGETS))
 @pytest.mark.parametrize("weighted", [False, True])
@@ -81,24 +102,12 @@ def test_gradient_and_curvature_products_against_differences(activation, target)
     assert_allclose(gradient, central_differences(objective.loss, theta), rtol=1e-6, atol=1e-9)
 
     v = np.random.RandomState(3).normal(size=theta.size)
-    step = 1e-6
-    expected = (
-        objective.loss_gradient(theta + step * v)[1] - objective.loss_gradient(theta - step * v)[1]
-    ) / (2 * step)
+    expected = hessian_vector_by_differences(objective, theta, v)
     assert_allclose(objective.hessian_vector_product(theta, v), expected, rtol=1e-5, atol=1e-8)
 
     # For squared error the Gauss-Newton matrix is exactly (1/W) Σ_i w_i J_iᵀ J_i + α on the
     # weights, J_i the Jacobian of the outputs of row i, here by differences of the outputs.
-    def outputs(t):
-        return objective.data.output(t)
-
-    jacobian = np.stack(
-        [
-            (outputs(theta + step * e) - outputs(theta - step * e)) / (2 * step)
-            for e in np.eye(theta.size)
-        ],
-        axis=-1,
-    )
+    jacobian = output_jacobian(objective, theta)
     product = sum(w * J.T @ (J @ v) for J, w in zip(jacobian, weight))
     penalty = np.concatenate(
         [np.vstack([np.zeros_like(b), W]).ravel() for W, b in objective.network.unpack(v)]
@@ -431,25 +440,13 @@ def test_log_link_gradient_and_curvature_products_against_differences(activation
     assert gradient_check(regressor, X, y, sample_weight=weight) < 1e-7
 
     v = np.random.RandomState(3).normal(size=theta.size)
-    step = 1e-6
-    expected = (
-        objective.loss_gradient(theta + step * v)[1] - objective.loss_gradient(theta - step * v)[1]
-    ) / (2 * step)
+    expected = hessian_vector_by_differences(objective, theta, v)
     assert_allclose(objective.hessian_vector_product(theta, v), expected, rtol=1e-5, atol=1e-8)
 
     # Gauss-Newton: (1/W) Σ_i w_i J_iᵀ c″(z_i) J_i + α on the weights, J_i the Jacobian of
     # z(L) of row i by differences, c″ = h (Poisson) or y / h (Gamma).
-    def outputs(t):
-        return objective.data.output(t)[:, 0]
-
-    jacobian = np.stack(
-        [
-            (outputs(theta + step * e) - outputs(theta - step * e)) / (2 * step)
-            for e in np.eye(theta.size)
-        ],
-        axis=-1,
-    )
-    z = outputs(theta)
+    jacobian = output_jacobian(objective, theta)[:, 0]
+    z = objective.data.output(theta)[:, 0]
     curvature = np.exp(z) if loss == "poisson" else y * np.exp(-z)
     product = (weight * curvature) @ (jacobian * (jacobian @ v)[:, np.newaxis])
     penalty = np.concatenate(

@@ -9,7 +9,7 @@ import argparse
 import numpy as np
 
 from .._activations import ACTIVATIONS
-from .._losses import REGRESSOR_LOSSES
+from .._losses import CLASSIFIER_LOSSES, REGRESSOR_LOSSES
 from .._optimize import METHODS
 from .._regressor import BackpropRegressor
 from .._version import __version__
@@ -94,7 +94,7 @@ def _network_options(parser, *, hidden_default):
     )
     parser.add_argument(
         "--out-activation",
-        choices=["logistic", "softmax"],
+        choices=list(CLASSIFIER_LOSSES),
         help=f"a classifier's output units (default: {DEFAULTS['out_activation']})",
     )
     parser.add_argument(

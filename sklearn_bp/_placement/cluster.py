@@ -170,6 +170,6 @@ class OnCluster:
         method = getattr(without_feature_names(estimator), name)
         dtype = np.float32 if X.dtype == np.float32 else np.float64
         if name == "predict" and hasattr(estimator, "classes_"):  # labels, or an indicator
-            multilabel = estimator._target_type == "multilabel"
+            multilabel = estimator.target_type_ == "multilabel"
             dtype = estimator._y_dtype if multilabel else estimator.classes_.dtype
         return map_rows(method, X, n_columns=n_columns, dtype=dtype, ravel=ravel)

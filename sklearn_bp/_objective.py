@@ -192,6 +192,22 @@ class DataTerm:
         """Write into ``out`` the Gauss-Newton approximation of that Hessian times v."""
         self._curvature_product(theta, v, out, exact=False)
 
+    def output_jacobian_product(self, theta, v):
+        """Return R{z(L)} = (∂z(L)/∂θ) v for every row of X at θ, on the host: the Jacobian of
+        the output layer's input times the vector v (Pearlmutter's forward R-pass)."""
+        ops, network, loss = self.ops, self.network, self.loss
+        if self._curvature is None:
+            self._curvature = CurvatureWorkspace(network, self.block_rows, ops.new, self._float64)
+        curvature = self._curvature
+        params = self._params(theta)
+        directions = ops.params(network, v, curvature.direction)
+        blocks = []
+        for X, Y, w in self._blocks():
+            hidden, H, _ = block_loss(ops, network, loss, params, X, Y, w, self.workspace)
+            RZ = r_forward(ops, network, loss, params, directions, X, w, hidden, H, curvature)[0]
+            blocks.append(np.array(ops.to_host(RZ[-1]), dtype=np.float64))
+        return np.concatenate(blocks)
+
     def _curvature_product(self, theta, v, out, exact):
         ops, network, loss = self.ops, self.network, self.loss
         if self._curvature is None:
@@ -225,14 +241,21 @@ class BackpropObjective:
     ----------
     data : DataTerm
         The sums over the training rows.
-    alpha : float
-        L2 regularization strength α (the course's λ).
+    alpha : float or sequence of float
+        L2 regularization strength α (the course's λ); or one α per layer of weights, input
+        layer first (the evidence's groups, ``_evidence``), each on its own layer's weights.
     """
 
     def __init__(self, data, alpha):
         self.data = data
         self.network = data.network
-        self.alpha = float(alpha)
+        n_layers = len(self.network.layer_sizes) - 1
+        if np.ndim(alpha) == 0:
+            self.alpha = float(alpha)
+            self.alphas = [self.alpha] * n_layers
+        else:
+            self.alphas = [float(value) for value in alpha]
+            self.alpha = None
         self.total_weight = data.total_weight
 
     def loss(self, theta):
@@ -275,9 +298,15 @@ class BackpropObjective:
         return out
 
     def _penalty(self, theta):
-        return 0.5 * self.alpha * self.network.squared_norm(theta)
+        if self.alpha is not None:
+            return 0.5 * self.alpha * self.network.squared_norm(theta)
+        return 0.5 * sum(
+            alpha * float(np.dot(W.ravel(), W.ravel()))
+            for alpha, (W, _) in zip(self.alphas, self.network.unpack(theta))
+        )
 
     def _add_penalty_direction(self, vector, out):
         """Add α times the non-bias weights of ``vector`` to ``out``: the penalty's part."""
-        for (W, _), (out_W, _) in zip(self.network.unpack(vector), self.network.unpack(out)):
-            out_W += self.alpha * W
+        pairs = zip(self.alphas, self.network.unpack(vector), self.network.unpack(out))
+        for alpha, (W, _), (out_W, _) in pairs:
+            out_W += alpha * W

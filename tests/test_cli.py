@@ -344,8 +344,8 @@ USER_ERRORS = [
             "m.skops",
         ],
         1,
-        "The 'alpha' parameter of BackpropClassifier must be a float in the range [0.0, inf). "
-        "Got -1.0 instead.",
+        "The 'alpha' parameter of BackpropClassifier must be a float in the range [0.0, inf) "
+        "or a str among {'evidence'}. Got -1.0 instead.",
     ),
     (
         [

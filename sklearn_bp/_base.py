@@ -397,8 +397,10 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         rounds = _Rounds(len(self._previous("loss_curve_")) + 1)
 
         def minimize_at(alphas, theta):
+            # One group: one alpha for every layer; else one per layer.
+            alpha = float(alphas[0]) if len(alphas) == 1 else alphas
             monitor = self._monitor(
-                data, listeners, coordinates, alpha=alphas, first_iteration=rounds.next_iteration
+                data, listeners, coordinates, alpha=alpha, first_iteration=rounds.next_iteration
             )
             with blas_threads_for(data.largest_product_flops()):
                 x, result = minimize_objective(monitor, theta, plan=plan, tol=float(self.tol))

@@ -256,6 +256,10 @@ class BackpropObjective:
         else:
             self.alphas = [float(value) for value in alpha]
             self.alpha = None
+            if len(self.alphas) != n_layers:
+                raise ValueError(
+                    f"Expected one alpha per layer of weights ({n_layers}), got {len(self.alphas)}."
+                )
         self.total_weight = data.total_weight
 
     def loss(self, theta):

@@ -70,9 +70,20 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         :class:`~sklearn.linear_model.GammaRegressor` with their ``alpha`` = our α / W. For the
         log links z(L) is capped at log(largest float) − 20, so that h never overflows.
 
-    alpha : float, default=1e-4
+    alpha : float or "evidence", default=1e-4
         L2 regularization strength, the course's λ; the penalty is α/(2W) times the sum of the
-        squared non-bias weights.
+        squared non-bias weights. ``"evidence"``: the data choose it during the fit by
+        MacKay's evidence framework (``trainbr`` of MATLAB): rounds of the optimizer, each
+        from the previous round's parameters and bounded by ``max_iter``, alternate with
+        re-estimates of α and of the noise precision β (``noise_variance_`` = 1/β) from the
+        effective number of parameters γ of the Gauss-Newton Hessian, first with one α for
+        all layers, then with one per layer of weights; the stage of higher log evidence is
+        kept (``alpha_``, ``effective_n_parameters_``, ``log_evidence_``; "Bayesian
+        regularization" in the user guide), and ``predict(X, return_std=True)`` gives the
+        predictive standard deviation. For ``loss="squared_error"`` or ``"poisson"`` (the
+        Gamma deviance leaves its dispersion unknown and is refused); not with
+        ``early_stopping``. Under ``warm_start`` the rounds continue from the previous fit's
+        choice. Sample weights count as repeated rows.
 
     method : str or callable, default="L-BFGS-B"
         Method of :func:`scipy.optimize.minimize`, or a minimizer of its own, as for
@@ -196,6 +207,26 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
     library_versions_ : dict of str to str
         The versions of sklearn-bp, NumPy, SciPy, scikit-learn and Python the model was
         trained with (:ref:`persistence`); empty for a model saved before sklearn-bp 0.2.0.
+
+    alpha_ : ndarray of shape (n_layers_ - 1,) or None
+        With ``alpha="evidence"``, the α the evidence chose for each layer of weights, input
+        layer first, in the units of ``alpha`` (MacKay's α/β); all equal when one α for all
+        layers had the higher log evidence. None after a fit with a given alpha.
+
+    effective_n_parameters_ : float or None
+        With ``alpha="evidence"``, γ: the number of weights the data determine,
+        Σ λ_i / (λ_i + α) over the eigenvalues of the Gauss-Newton Hessian, plus the biases
+        (unpenalized, counted as determined). None after a fit with a given alpha.
+
+    log_evidence_ : float or None
+        With ``alpha="evidence"``, ln p(D | α, β) at the returned parameters in the Laplace
+        approximation (up to a constant of the flat prior of the biases); None after a fit
+        with a given alpha, and for networks beyond the dense limit, whose γ is estimated
+        stochastically.
+
+    noise_variance_ : float or None
+        With ``alpha="evidence"`` and the squared error, the estimated variance 1/β of the
+        targets' noise around the network's outputs (one for all outputs); else None.
 
     See Also
     --------

@@ -54,6 +54,8 @@ DENSE_LIMIT = 3000
 # Hutchinson's estimator: this many Rademacher probes, CG to this relative residual.
 PROBES = 30
 CG_RTOL = 1e-6
+# The biases' flat prior, as a Gaussian of this precision relative to the mean curvature.
+BIAS_PRECISION = 1e-8
 
 
 def weight_groups(network, per_layer=True):
@@ -101,25 +103,20 @@ def gauss_newton_matrix(data, theta):
     return G
 
 
-def _pinv_psd(M):
-    """Pseudo-inverse, log pseudo-determinant and rank of a symmetric positive semi-definite M:
-    eigenvalues below n ε times the largest count as 0."""
-    if M.shape[0] == 0:
-        return M.copy(), 0.0, 0
-    values, vectors = np.linalg.eigh(M)
-    floor = max(values[-1], 0.0) * M.shape[0] * np.finfo(np.float64).eps
-    keep = values > floor
-    inverse = (vectors[:, keep] / values[keep]) @ vectors[:, keep].T
-    return inverse, float(np.sum(np.log(values[keep]))), int(np.sum(keep))
-
-
 def _per_weight(alphas, groups):
     """Our alpha_c on each parameter of its group, 0 on the biases."""
     return np.where(groups >= 0, np.asarray(alphas, dtype=np.float64)[np.maximum(groups, 0)], 0.0)
 
 
 class DenseCurvature:
-    """The weights' curvature S (the Schur complement of the biases' block of G), exactly.
+    """γ_c and ln det from the dense G, exactly.
+
+    The biases' flat prior is taken as the limit of a Gaussian of tiny precision
+    ε = :data:`BIAS_PRECISION` times the mean of G's diagonal: M = G + D + ε P_b is then
+    positive definite even where a bias has no curvature (a unit that no longer reaches the
+    output), and the weights' block of M⁻¹ is (S + D)⁻¹ up to terms of order ε, without
+    forming S (whose subtraction loses every digit when G_bb is ill-conditioned, as it is for
+    nearly dead units). One Cholesky factorization gives the diagonal of M⁻¹ and ln det M.
 
     Parameters
     ----------
@@ -134,41 +131,42 @@ class DenseCurvature:
 
     def __init__(self, G, groups):
         self.G, self.groups = G, groups
-        w, b = groups >= 0, groups < 0
-        G_ww, G_wb, G_bb = G[np.ix_(w, w)], G[np.ix_(w, b)], G[np.ix_(b, b)]
-        G_bb_inverse, self.log_det_bias, self.bias_rank = _pinv_psd(G_bb)
-        S = G_ww - G_wb @ G_bb_inverse @ G_wb.T
-        self.S = 0.5 * (S + S.T)
-        self.weight_groups = groups[w]
-        self.n_biases = int(np.sum(b))
+        self.n_biases = int(np.sum(groups < 0))
+        scale = float(np.mean(np.diag(G))) if G.size else 1.0
+        self.bias_precision = BIAS_PRECISION * max(scale, np.finfo(np.float64).tiny)
+
+    def diagonal(self, alphas):
+        """The diagonal of G + D + ε P_b, laid out as θ."""
+        diagonal = _per_weight(alphas, self.groups)
+        diagonal[self.groups < 0] = self.bias_precision
+        return diagonal
 
     def traces(self, alphas):
-        """tr_c((S + D)⁻¹) of every group and ln det(S + D)."""
-        d = np.asarray(alphas, dtype=np.float64)[self.weight_groups]
-        M = self.S + np.diag(d)
-        # S is positive semi-definite and every alpha_c > 0, so M is positive definite; a
-        # round-off that breaks the Cholesky factorization falls back to the eigenvalues.
+        """tr_c(M⁻¹) of every group (over its weights) and ln det M."""
+        M = self.G + np.diag(self.diagonal(alphas))
         try:
             C = np.linalg.cholesky(M)
             C_inverse = np.linalg.solve(C, np.eye(M.shape[0]))
             diagonal = np.einsum("ij,ij->j", C_inverse, C_inverse)
             log_det = 2.0 * float(np.sum(np.log(np.diag(C))))
-        except np.linalg.LinAlgError:
-            values, vectors = np.linalg.eigh(M)
+        except np.linalg.LinAlgError:  # round-off broke the factorization: the eigenvalues
+            values, vectors = np.linalg.eigh(0.5 * (M + M.T))
             values = np.maximum(values, np.finfo(np.float64).tiny)
             diagonal = np.einsum("ij,j,ij->i", vectors, 1.0 / values, vectors)
             log_det = float(np.sum(np.log(values)))
+        on_weights = self.groups >= 0
         n_groups = len(alphas)
-        return np.bincount(self.weight_groups, diagonal, minlength=n_groups), log_det
+        traces = np.bincount(self.groups[on_weights], diagonal[on_weights], minlength=n_groups)
+        return traces, log_det
 
     def gammas(self, alphas):
-        """γ_c of every group, and ln det(S + D)."""
+        """γ_c of every group, and ln det(G + D + ε P_b)."""
         traces, log_det = self.traces(alphas)
         return self.sizes(len(alphas)) - np.asarray(alphas) * traces, log_det
 
     def sizes(self, n_groups):
         """k_c, the number of weights of every group."""
-        return np.bincount(self.weight_groups, minlength=n_groups).astype(np.float64)
+        return np.bincount(self.groups[self.groups >= 0], minlength=n_groups).astype(np.float64)
 
 
 class StochasticCurvature:
@@ -308,18 +306,13 @@ def evidence_at(data, theta, alphas, groups, n_outputs, estimate_beta, random_st
     updates = np.maximum(gammas, 1e-8) / np.maximum(2.0 * e_w, tiny) / beta
     log_evidence = None
     if log_det is not None:
-        # ln det A = ln det⁺(β G_bb) + ln det(β (S + D)); α_c = alpha_c β.
-        log_det_A = (
-            curvature.log_det_bias
-            + curvature.bias_rank * np.log(beta)
-            + log_det
-            + sizes.sum() * np.log(beta)
-        )
+        # ln det A = ln det(β (G + D + ε P_b)); α_c = alpha_c β.
+        log_det_A = log_det + theta.size * np.log(beta)
         log_evidence = (
             -beta * (e_d + float(alphas @ e_w))
             - 0.5 * log_det_A
             + 0.5 * float(sizes @ np.log(alphas * beta))
-            + 0.5 * curvature.bias_rank * np.log(2 * np.pi)
+            + 0.5 * curvature.n_biases * np.log(2 * np.pi)
         )
         if estimate_beta:
             log_evidence += 0.5 * n_data * (np.log(beta) - np.log(2 * np.pi))

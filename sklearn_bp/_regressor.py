@@ -22,7 +22,7 @@ from ._fixes import caller_stacklevel, to_host
 from ._losses import REGRESSOR_LOSSES
 from ._objective import DataTerm
 from ._optimize import target_coordinates
-from ._placement import InMemory, block_rows, over_row_chunks, placement_for_rows
+from ._placement import InMemory, OnDevice, block_rows, over_row_chunks, placement_for_rows
 
 # The penalty weighs on the hidden layers as alpha / σ² would on standardized targets: warn
 # when the targets' spread is far below 1 and that exceeds the limit (measured: R² within 0.01
@@ -468,7 +468,8 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
                 f"of the parameters; this one was fitted with alpha={self.alpha!r} and "
                 f"loss={_LOSS_OF_OUTPUT[self.out_activation_]!r}."
             )
-        if not isinstance(placement_for_rows(X), InMemory):
+        placement = placement_for_rows(X)
+        if not isinstance(placement, InMemory) or isinstance(placement, OnDevice):
             raise ValueError(
                 "return_std=True needs X in memory, a NumPy array or SciPy sparse matrix (got "
                 f"{type(X).__module__}.{type(X).__name__}): predict the means where the rows "

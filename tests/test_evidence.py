@@ -20,7 +20,7 @@ from sklearn_bp._evidence import (
     gauss_newton_matrix,
     weight_groups,
 )
-from tests.support import fit_objective
+from tests.support import array_api_unavailable, fit_objective
 
 
 def sigmoid(z):
@@ -362,3 +362,35 @@ def test_coverage_of_the_predictive_intervals_on_friedman1():
     mean, std = regressor.predict(X[300:], return_std=True)
     covered = np.mean(np.abs(y[300:] - mean) <= 1.96 * std)
     assert 0.85 <= covered <= 0.99
+
+
+def test_every_placement_gives_the_evidence_of_the_rows_in_memory():
+    """The evidence asks the data term for sums and G·v only: on an array-API device and on
+    a dask cluster it finds what it finds in memory."""
+    X, y = regression_data(n=40)
+
+    def make():
+        return BackpropRegressor(hidden_layer_sizes=(2,), alpha="evidence", random_state=0)
+
+    memory = make().fit(X, y)
+    if array_api_unavailable() is None:
+        xp = pytest.importorskip("array_api_strict")
+        with config_context(array_api_dispatch=True):
+            device = make().fit(xp.asarray(X), xp.asarray(y))
+            with pytest.raises(ValueError, match="return_std=True needs X in memory"):
+                device.predict(xp.asarray(X), return_std=True)
+        np.testing.assert_allclose(np.asarray(device.alpha_), memory.alpha_, rtol=1e-6)
+        assert device.log_evidence_ == pytest.approx(memory.log_evidence_, rel=1e-6)
+    distributed = pytest.importorskip("distributed")
+    da = pytest.importorskip("dask.array")
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
+    ) as cluster, distributed.Client(cluster):  # fmt: skip
+        on_cluster = make().fit(da.from_array(X, chunks=(17, -1)), da.from_array(y, chunks=17))
+    np.testing.assert_allclose(on_cluster.alpha_, memory.alpha_, rtol=1e-6)
+    assert on_cluster.noise_variance_ == pytest.approx(memory.noise_variance_, rel=1e-6)
+    np.testing.assert_allclose(
+        on_cluster.predict(X[:5], return_std=True)[1],
+        memory.predict(X[:5], return_std=True)[1],
+        rtol=1e-5,
+    )

@@ -18,7 +18,8 @@ penalty the evidence chose with the cross-validated score of a grid of fixed pen
 # -----------------------------
 #
 # 60 points of sin(2x) with noise of standard deviation 0.25 on [−2, 2] only: the band should
-# be about ±0.5 where the data are, and widen where there are none.
+# be about ±0.5 where the data are, and widen beyond them, where the weights the data do not
+# determine are free.
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -37,27 +38,29 @@ print(f"effective number of parameters: {regressor.effective_n_parameters_:.1f} 
 print(f"estimated noise standard deviation: {np.sqrt(regressor.noise_variance_):.3f} (true 0.25)")
 print(f"log evidence: {regressor.log_evidence_:.1f}")
 
-grid = np.linspace(-3, 3, 300).reshape(-1, 1)
+grid = np.linspace(-2.5, 2.5, 300).reshape(-1, 1)
 mean, std = regressor.predict(grid, return_std=True)
 
-fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+fig, left = plt.subplots(figsize=(7, 4))
 left.fill_between(grid[:, 0], mean - 1.96 * std, mean + 1.96 * std, alpha=0.3,
                   label="95% predictive band")  # fmt: skip
 left.plot(grid[:, 0], mean, label="network (alpha='evidence')")
 left.plot(grid[:, 0], np.sin(2 * grid[:, 0]), "k--", linewidth=1, label="sin(2x)")
 left.scatter(X[:, 0], y, s=12, color="black", label="training points")
 left.set_xlabel("x")
-left.set_title("The fit and its 95% band")
+left.set_ylim(-3, 3)
+left.set_title("The fit and its 95% band: wider where there are no data")
 left.legend(loc="lower left", fontsize=8)
+plt.show()
 
 # %%
 # The evidence's choice beside cross-validation
 # ---------------------------------------------
 #
 # A grid search would fit the network for every alpha of a grid and score each by 5-fold
-# cross-validation. The evidence chose its alphas (one for the input layer's weights, one for
-# the output layer's) from one fit on all the rows; they fall where the cross-validated score
-# is high, with no held-out rows.
+# cross-validation. The evidence chose its alphas (one per layer of weights, equal when one
+# alpha for all layers had the higher log evidence, as here) from one fit on all the rows, with
+# no held-out rows; they fall where the cross-validated score is highest.
 
 alphas = np.logspace(-3, 3, 13)
 cv = KFold(5, shuffle=True, random_state=0)
@@ -69,6 +72,7 @@ scores = [
 ]
 evidence_score = cross_val_score(regressor, X, y, cv=cv).mean()
 
+fig, right = plt.subplots(figsize=(7, 4))
 right.semilogx(alphas, scores, "o-", label="fixed alpha, 5-fold CV")
 for layer, alpha in enumerate(regressor.alpha_):
     right.axvline(alpha, linestyle=":", color=f"C{layer + 1}",

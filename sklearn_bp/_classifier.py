@@ -306,10 +306,11 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         The versions of sklearn-bp, NumPy, SciPy, scikit-learn and Python the model was
         trained with (:ref:`persistence`); empty for a model saved before sklearn-bp 0.2.0.
 
-    alpha_ : ndarray of shape (n_layers_ - 1,) or None
-        With ``alpha="evidence"``, the α the evidence chose for each layer of weights, input
-        layer first, in the units of ``alpha`` (MacKay's α/β); all equal when one α for all
-        layers had the higher log evidence. None after a fit with a given alpha.
+    alpha_ : ndarray or None
+        With ``alpha="evidence"``, of shape (n_layers_ − 1,): the α the evidence chose for
+        each layer of weights, input layer first, in the units of ``alpha`` (MacKay's α/β);
+        all equal when one α for all layers had the higher log evidence. None after a fit
+        with a given alpha.
 
     effective_n_parameters_ : float or None
         With ``alpha="evidence"``, γ: the number of weights the data determine,

@@ -307,7 +307,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         trained with (:ref:`persistence`); empty for a model saved before sklearn-bp 0.2.0.
 
     alpha_ : ndarray or None
-        With ``alpha="evidence"``, of shape (n_layers_ − 1,): the α the evidence chose for
+        With ``alpha="evidence"``, of shape (``n_layers_`` − 1,): the α the evidence chose for
         each layer of weights, input layer first, in the units of ``alpha`` (MacKay's α/β);
         all equal when one α for all layers had the higher log evidence. None after a fit
         with a given alpha.

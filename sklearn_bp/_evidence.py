@@ -90,7 +90,14 @@ def dense_fits(n_params):
 
 
 def gauss_newton_matrix(data, theta):
-    """G of the data term at θ, dense and symmetric: one G·e_j product per parameter."""
+    """G of the data term at θ, dense and symmetric: from the data term's own dense G where it
+    has one (from forward R-passes, within ``working_memory``), else from one G·e_j product
+    per parameter."""
+    dense = getattr(data, "gauss_newton_matrix_sum", None)
+    if dense is not None:
+        G = dense(theta, get_config()["working_memory"] * 2**20)
+        if G is not None:
+            return G
     n = data.network.n_params
     G = np.empty((n, n), dtype=np.float64)
     e = np.zeros(n, dtype=np.float64)

@@ -394,3 +394,29 @@ def test_every_placement_gives_the_evidence_of_the_rows_in_memory():
         memory.predict(X[:5], return_std=True)[1],
         rtol=1e-5,
     )
+
+
+def test_the_dense_gauss_newton_matrix_equals_its_products():
+    """The data term's G from R-passes equals its G·e_j products, for every loss's outputs;
+    beyond ``max_bytes`` it leaves them to the caller."""
+    X, y = regression_data(n=30)
+    labels = np.digitize(y, [-0.5, 0.5])  # three classes
+    for estimator, target in [
+        (BackpropRegressor(hidden_layer_sizes=(3,), alpha=1.0), np.column_stack([y, y**2])),
+        (BackpropRegressor(hidden_layer_sizes=(3,), alpha=1.0, loss="poisson"), labels),
+        (BackpropClassifier(hidden_layer_sizes=(3,), alpha=1.0), labels),
+        (BackpropClassifier(hidden_layer_sizes=(3,), alpha=1.0, out_activation="softmax"), labels),
+    ]:
+        data = fit_objective(estimator, X, target).data
+        theta = data.network.initial_theta(np.random.RandomState(0))
+        columns = []
+        for j in range(theta.size):
+            e, out = np.zeros(theta.size), np.empty(theta.size)
+            e[j] = 1.0
+            data.gauss_newton_vector_product_sum(theta, e, out)
+            columns.append(out)
+        products = np.column_stack(columns)
+        np.testing.assert_allclose(
+            data.gauss_newton_matrix_sum(theta, 2**30), products, rtol=1e-10, atol=1e-12
+        )
+        assert data.gauss_newton_matrix_sum(theta, 100) is None

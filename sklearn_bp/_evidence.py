@@ -8,8 +8,9 @@ so that our ``alpha`` is MacKay's α / β. For the classifier and the Poisson re
 is a full negative log-likelihood and β = 1.
 
 Everything here is written against the data-term protocol of ``_objective`` (the sums of
-``loss_sum`` and ``gauss_newton_vector_product_sum``), so it runs wherever the rows live: in
-memory, on an array-API device, on a dask cluster.
+``loss_sum`` and ``gauss_newton_vector_product_sum``, and the optional dense
+``gauss_newton_matrix_sum``), so it runs wherever the rows live: in memory, on an array-API
+device, on a dask cluster.
 
 With G the Gauss-Newton matrix of E_D at θ (the data term's G·v, a sum over the rows), D the
 diagonal of our alpha_c on the weights, and the biases unpenalized (a flat prior), the weights'
@@ -24,14 +25,15 @@ well-determined weights of group c is
                                              eigenvalues μ_i of S, i.e. Σ λ_i / (λ_i + α)
                                              over those of β S);
 
-the biases count as determined: γ = Σ_c γ_c + (number of biases). The updates at a minimum of
-J are MacKay's
+the biases count as determined: γ = Σ_c γ_c + (number of biases). S is not formed (see
+:class:`DenseCurvature`): the biases' flat prior is the limit of a Gaussian of tiny precision.
+The updates at a minimum of J are MacKay's
 
     α_c = γ_c / (2 E_W,c),   β = (N − γ) / (2 E_D),   alpha_c = α_c / β,
 
 with N = W · (number of outputs): a sample weight counts as that many repeated rows, as in
 scikit-learn. They alternate with the optimizer, which starts each round from the previous
-θ, until every alpha_c settles (:func:`choose_alpha`).
+θ, until every alpha_c settles (:func:`settle`).
 """
 
 from dataclasses import dataclass

@@ -414,7 +414,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         # parameters took 27 ms on one thread and 0.27-0.45 s on two with the other core busy.
         with blas_threads_for(max(data.largest_product_flops(), network.n_params**3 / 30)):
             stages = _evidence_stages(network, data, theta0, previous, minimize_at, rounds, args)
-        stage = max(stages, key=_stage_merit)
+        # Ties (no log evidence beyond the dense limit) go to the later stage.
+        stage = max(reversed(stages), key=_stage_merit)
         theta, alphas, evidence, _, result = stage
         if result is not rounds.result:
             # The first stage is kept: J (with its alpha) and its gradient at its θ.

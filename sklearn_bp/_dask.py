@@ -444,18 +444,13 @@ class DaskData:
                 if future.status in ("error", "cancelled", "lost"):
                     raise self._unrecoverable(future, indices) from cause
             now = time.monotonic()
-            if self.client.has_what():
-                no_worker_since = None
-            elif no_worker_since is None:
-                no_worker_since = now
-            elif now - no_worker_since > timeout:
-                raise RuntimeError(
-                    f"Every dask worker is gone: the scheduler has listed none for "
-                    f"{timeout:g} s, and the rows of this fit (chunks "
-                    f"{_ranges(indices)}) need one to be computed again. The fit stopped and "
-                    f"the estimator is unchanged; start workers and fit again."
-                ) from cause
-            if deadline is not None and now > deadline:
+            listed = bool(self.client.has_what())
+            if listed or no_worker_since is None:
+                no_worker_since = None if listed else now
+            out_of_time = deadline is not None and now > deadline
+            if not listed and (out_of_time or now - no_worker_since > timeout):
+                raise self._no_worker_error(timeout) from cause
+            if out_of_time:
                 raise RuntimeError(
                     f"The rows of chunks {_ranges(indices)}, lost with a dask worker, were not "
                     f"placed again within {timeout:g} s (the config key "
@@ -463,6 +458,16 @@ class DaskData:
                     f"unchanged."
                 ) from cause
             time.sleep(POLL)
+
+    def _no_worker_error(self, timeout):
+        """The error for a cluster without workers: every row of the fit is gone."""
+        return RuntimeError(
+            f"Every dask worker is gone: the scheduler lists none, and none came within the "
+            f"{timeout:g} s the fit waits for one (the config key "
+            f"'sklearn-bp.recovery.timeout'). The rows of this fit (chunks "
+            f"{_ranges(range(len(self._blocks)))}) need a worker to be computed again. The fit "
+            f"stopped and the estimator is unchanged; start workers and fit again."
+        )
 
     def _unrecoverable(self, future, indices):
         """The error for a chunk or an actor that dask could not compute again."""
@@ -574,13 +579,7 @@ class DaskData:
             if workers:
                 break
             if time.monotonic() > deadline:
-                indices = [index for group in groups for index in self.groups[group]]
-                raise RuntimeError(
-                    f"Every dask worker is gone: the scheduler has listed none for "
-                    f"{timeout:g} s, and the rows of this fit (chunks {_ranges(indices)}) "
-                    f"need one to be computed again. The fit stopped and the estimator is "
-                    f"unchanged; start workers and fit again."
-                ) from cause
+                raise self._no_worker_error(timeout) from cause
             closed = self._closed_error()
             if closed is not None:
                 raise closed from cause

@@ -315,9 +315,10 @@ def test_every_worker_lost_without_a_nanny_ends_the_fit_with_a_clear_error():
 
         previous.set_params(callback=kill_every_worker, max_iter=10, warm_start=False)
         message = (
-            r"^Every dask worker is gone: the scheduler has listed none for 5 s, and the rows "
-            r"of this fit \(chunks 0-11\) need one to be computed again\. The fit stopped and "
-            r"the estimator is unchanged; start workers and fit again\.$"
+            r"^Every dask worker is gone: the scheduler lists none, and none came within the "
+            r"5 s the fit waits for one \(the config key 'sklearn-bp.recovery.timeout'\)\. The "
+            r"rows of this fit \(chunks 0-11\) need a worker to be computed again\. The fit "
+            r"stopped and the estimator is unchanged; start workers and fit again\.$"
         )
         started = time.monotonic()
         with dask.config.set({"sklearn-bp.recovery.timeout": "5 s"}):

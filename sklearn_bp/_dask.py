@@ -20,6 +20,7 @@ Nothing here imports dask until a fit meets a dask collection.
 
 import contextlib
 import time
+import zlib
 
 import numpy as np
 from scipy import sparse
@@ -191,14 +192,29 @@ def _chunk(index, X, Y, weight, encode, weigh, dtype):
 
 
 def _fingerprint(X, Y, weight):
-    """A chunk's rows, sums of X, Y and the weights: what a chunk computed again must match."""
-    values = X.data if sparse.issparse(X) else X
-    return (
-        int(X.shape[0]),
-        float(np.sum(values, dtype=np.float64)),
-        float(np.sum(Y, dtype=np.float64)),
-        float(np.sum(weight, dtype=np.float64)),
-    )
+    """A chunk's rows and a checksum of its bytes: what a chunk computed again must match."""
+    parts = (X.data, X.indices, X.indptr) if sparse.issparse(X) else (X,)
+    checksum = 0
+    for part in (*parts, Y, weight):
+        checksum = zlib.crc32(np.ascontiguousarray(part).view(np.uint8), checksum)
+    return int(X.shape[0]), checksum
+
+
+def _own(array):
+    """``array`` in memory of its own, aligned and in C order: a copy if it is not.
+
+    A chunk received from another worker is a view into the receive buffer, not even aligned
+    to 8 bytes (seen here: addresses 62 modulo 64): NumPy's reductions then add in another
+    order than over an aligned copy, and the passes ran at half the speed.
+    """
+    if sparse.issparse(array):
+        parts = (array.data, array.indices, array.indptr)
+        return array if all(_owned(part) for part in parts) else array.copy()
+    return array if _owned(array) else np.array(array, order="C")
+
+
+def _owned(array):
+    return array.flags.owndata and array.flags.aligned and array.flags.c_contiguous
 
 
 def _split_rows(n_rows, fraction, seed, index):
@@ -233,6 +249,7 @@ class WorkerTerm:
         self.network = network = Network(layer_sizes, activation)
         loss = LOSSES[loss_name]
         self.train, self.validation = [], []
+        chunks = [(index, *map(_own, arrays)) for index, *arrays in chunks]
         self.fingerprints = {index: _fingerprint(X, Y, weight) for index, X, Y, weight in chunks}
         for index, X, Y, weight in chunks:
             train, validation = _split_rows(X.shape[0], fraction, seed, index)

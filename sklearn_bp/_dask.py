@@ -19,6 +19,7 @@ Nothing here imports dask until a fit meets a dask collection.
 """
 
 import contextlib
+import numbers
 import time
 import zlib
 
@@ -62,7 +63,7 @@ def _client():
 # learns of a killed worker's process when its connection closes, within moments.
 WORKER_LOSS_WAIT = 5.0
 
-# The bounds on surviving a lost worker, read from dask's configuration when a worker is lost:
+# The bounds on surviving a lost worker, read from dask's configuration when a fit starts:
 # how many times one evaluation may be repeated after placing lost rows again, and how long
 # one such placing may take (waiting for a worker, computing the chunks, building the actor).
 RECOVERY_ATTEMPTS = 3  # "sklearn-bp.recovery.attempts"
@@ -79,7 +80,21 @@ def recovery_limits():
 
     attempts = dask.config.get("sklearn-bp.recovery.attempts", RECOVERY_ATTEMPTS)
     timeout = dask.config.get("sklearn-bp.recovery.timeout", RECOVERY_TIMEOUT)
-    return int(attempts), float(parse_timedelta(timeout, default="s"))
+    if isinstance(attempts, bool) or not isinstance(attempts, numbers.Integral) or attempts < 0:
+        raise ValueError(
+            f"The dask config key 'sklearn-bp.recovery.attempts' must be an integer >= 0, got "
+            f"{attempts!r}."
+        )
+    try:
+        seconds = float(parse_timedelta(timeout, default="s"))
+    except (TypeError, ValueError, KeyError):
+        seconds = None
+    if seconds is None or not seconds > 0:
+        raise ValueError(
+            f"The dask config key 'sklearn-bp.recovery.timeout' must be a positive duration "
+            f"(seconds, or a string such as '2 min'), got {timeout!r}."
+        )
+    return int(attempts), seconds
 
 
 def as_dask_array(collection):
@@ -339,6 +354,7 @@ class DaskData:
 
     def __init__(self, X, y, sample_weight, encode, weigh, dtype, loss):
         self.client = _client()
+        self.attempts, self.timeout = recovery_limits()  # read once, when the fit starts
         self.loss = loss
         self.shape = X.shape
         x_blocks = X.to_delayed().ravel()
@@ -389,7 +405,7 @@ class DaskData:
             network.layer_sizes, network.activation, loss_name, block_rows, curvature,
             fraction, seed,
         )  # fmt: skip
-        _, timeout = recovery_limits()
+        timeout = self.timeout
         self._wait(self.chunks, None, timeout, range(len(self.chunks)), None)
         by_worker = {}
         for index, future in enumerate(self.chunks):
@@ -514,7 +530,7 @@ class DaskData:
         repeated, at most ``sklearn-bp.recovery.attempts`` times.
         """
         groups = range(len(self.actors)) if groups is None else groups
-        attempts, timeout = recovery_limits()
+        attempts, timeout = self.attempts, self.timeout
         for attempt in range(attempts + 1):
             try:
                 calls = [getattr(self.actors[group], name)(*args) for group in groups]
@@ -556,7 +572,7 @@ class DaskData:
         """
         deadline = time.monotonic() + (WORKER_LOSS_WAIT if patient else 0.0)
         while True:
-            gone = sorted(set(self.where) - set(self.client.has_what()))
+            gone = sorted(set(self.where) - set(self.client.has_what()) - {None})
             if gone or time.monotonic() >= deadline:
                 return gone
             time.sleep(0.1)
@@ -649,6 +665,7 @@ class DaskData:
     def close(self):
         """Release the actors and the chunks on the workers."""
         self.actors, self._actor_futures, self.chunks, self.where = [], [], [], []
+        self._blocks = []  # the graph, which may hold X (``da.from_array``)
 
 
 def _ranges(indices):

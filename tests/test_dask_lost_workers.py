@@ -9,6 +9,7 @@ default) a killed worker is started again under a new address; the nannies of th
 
 import gc
 import os
+import re
 import signal
 import threading
 import time
@@ -373,10 +374,30 @@ def test_recovery_can_be_turned_off_and_then_the_lost_worker_is_named(client):
         with pytest.raises(RuntimeError, match=message) as caught:
             model.fit(X, y)
     assert caught.value.__cause__ is not None and killed
-    import re
-
     assert re.match(message, str(caught.value))["lost"] == killed[0]
     with pytest.raises(NotFittedError):
         check_is_fitted(model)
     del caught
     _assert_a_new_fit_works(client)
+
+
+DURATION = "a positive duration (seconds, or a string such as '2 min')"
+
+
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("attempts", -1, "an integer >= 0, got -1"),
+        ("attempts", 1.5, "an integer >= 0, got 1.5"),
+        ("timeout", 0, f"{DURATION}, got 0"),
+        ("timeout", "soon", f"{DURATION}, got 'soon'"),
+    ],
+)
+def test_bad_recovery_bounds_are_refused_before_anything_is_computed(client, key, value, expected):
+    model = _make("classifier", "L-BFGS-B", False)
+    message = f"The dask config key 'sklearn-bp.recovery.{key}' must be {expected}."
+    with dask.config.set({f"sklearn-bp.recovery.{key}": value}):
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            model.fit(*_data("classifier"))
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)

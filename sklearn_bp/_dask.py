@@ -69,8 +69,9 @@ WORKER_LOSS_WAIT = 5.0
 RECOVERY_ATTEMPTS = 3  # "sklearn-bp.recovery.attempts"
 RECOVERY_TIMEOUT = 120.0  # "sklearn-bp.recovery.timeout", seconds or a string such as "2 min"
 
-# How often a wait for the cluster looks at its futures and its workers.
-POLL = 0.05
+# How often a wait for the cluster looks at its futures and its workers: at first every
+# POLL seconds, then less and less often, down to every POLL_MAX seconds.
+POLL, POLL_MAX = 0.02, 0.5
 
 
 def recovery_limits():
@@ -369,7 +370,7 @@ class DaskData:
         # The chunks are dealt out to the workers in turn: left to itself, the scheduler may put
         # every chunk of an array sent from the client on one worker, which then computes every
         # evaluation alone (measured here: 1.3-1.4 times the in-memory time instead of 0.6-0.8).
-        workers = sorted(self.client.has_what())  # asked of the scheduler, not a cached list
+        workers = sorted(self._workers())
         indices = range(len(self._blocks))
         self.chunks = self._compute(
             indices, [workers[i % len(workers)] if workers else None for i in indices]
@@ -407,9 +408,9 @@ class DaskData:
         )  # fmt: skip
         timeout = self.timeout
         self._wait(self.chunks, None, timeout, range(len(self.chunks)), None)
-        by_worker = {}
+        by_worker, who_has = {}, self.client.who_has(self.chunks)
         for index, future in enumerate(self.chunks):
-            (worker, *_) = self.client.who_has([future])[future.key]
+            (worker, *_) = who_has[future.key]
             by_worker.setdefault(worker, []).append(index)
         self.groups = [tuple(indices) for indices in by_worker.values()]
         self.actors = [None] * len(self.groups)
@@ -432,13 +433,13 @@ class DaskData:
         """Start an actor for each of ``groups`` on ``workers`` (one per group), from the
         futures ``chunks`` (by chunk index) or, without them, from chunks computed anew there.
         """
+        indices = [index for group in groups for index in self.groups[group]]
+        if chunks is None:  # one compute call: each sends the graph, maybe all of X, again
+            places = [worker for group, worker in zip(groups, workers) for _ in self.groups[group]]
+            chunks = dict(zip(indices, self._compute(indices, places)))
         actor_futures, futures = [], []
         for group, worker in zip(groups, workers):
-            indices = self.groups[group]
-            if chunks is None:
-                parts = self._compute(indices, [worker] * len(indices))
-            else:
-                parts = [chunks[index] for index in indices]
+            parts = [chunks[index] for index in self.groups[group]]
             futures.extend(parts)
             actor_futures.append(
                 self.client.submit(
@@ -451,7 +452,6 @@ class DaskData:
                     pure=False,
                 )
             )
-        indices = [index for group in groups for index in self.groups[group]]
         self._wait(futures + actor_futures, deadline, timeout, indices, cause)
         who_has = self.client.who_has(actor_futures)
         for group, future in zip(groups, actor_futures):
@@ -463,7 +463,7 @@ class DaskData:
         """Wait for ``futures`` (the chunks ``indices`` and their actors); raise a clear error
         when they cannot be had: the client closed, their data lost for good, no worker left
         for ``timeout`` seconds, or past ``deadline``."""
-        no_worker_since = None
+        no_worker_since, pause = None, POLL
         while True:
             closed = self._closed_error()
             if closed is not None:
@@ -477,7 +477,7 @@ class DaskData:
                 if future.status in ("error", "cancelled", "lost"):
                     raise self._unrecoverable(future, indices) from cause
             now = time.monotonic()
-            listed = bool(self.client.has_what())
+            listed = bool(self._workers())
             if listed or no_worker_since is None:
                 no_worker_since = None if listed else now
             out_of_time = deadline is not None and now > deadline
@@ -490,7 +490,8 @@ class DaskData:
                     f"'sklearn-bp.recovery.timeout'). The fit stopped and the estimator is "
                     f"unchanged."
                 ) from cause
-            time.sleep(POLL)
+            time.sleep(pause)
+            pause = min(2 * pause, POLL_MAX)
 
     def _no_worker_error(self, timeout):
         """The error for a cluster without workers: every row of the fit is gone."""
@@ -553,6 +554,10 @@ class DaskData:
                 self._recover(gone, timeout, error)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _workers(self):
+        """The addresses of the workers the scheduler lists now (asked, not a cached list)."""
+        return self.client.nthreads()
+
     def _closed_error(self):
         """The error that says the client was closed during the fit, or None."""
         if self.client.status == "running":
@@ -572,7 +577,7 @@ class DaskData:
         """
         deadline = time.monotonic() + (WORKER_LOSS_WAIT if patient else 0.0)
         while True:
-            gone = sorted(set(self.where) - set(self.client.has_what()) - {None})
+            gone = sorted(set(self.where) - set(self._workers()) - {None})
             if gone or time.monotonic() >= deadline:
                 return gone
             time.sleep(0.1)
@@ -608,7 +613,7 @@ class DaskData:
     def _targets(self, groups, deadline, timeout, cause):
         """A worker for each of ``groups``: each to the one with the fewest rows so far."""
         while True:
-            workers = sorted(self.client.has_what())
+            workers = sorted(self._workers())
             if workers:
                 break
             if time.monotonic() > deadline:
@@ -616,7 +621,7 @@ class DaskData:
             closed = self._closed_error()
             if closed is not None:
                 raise closed from cause
-            time.sleep(POLL)
+            time.sleep(POLL_MAX)
         load = dict.fromkeys(workers, 0)
         for group, worker in enumerate(self.where):
             if worker in load:

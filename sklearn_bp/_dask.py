@@ -484,14 +484,17 @@ class DaskData:
             if not listed and (out_of_time or now - no_worker_since > timeout):
                 raise self._no_worker_error(timeout) from cause
             if out_of_time:
-                raise RuntimeError(
-                    f"The rows of chunks {_ranges(indices)}, lost with a dask worker, were not "
-                    f"placed again within {timeout:g} s (the config key "
-                    f"'sklearn-bp.recovery.timeout'). The fit stopped and the estimator is "
-                    f"unchanged."
-                ) from cause
+                raise self._timeout_error(indices, timeout) from cause
             time.sleep(pause)
             pause = min(2 * pause, POLL_MAX)
+
+    def _timeout_error(self, indices, timeout):
+        """The error for chunks not placed again in time."""
+        return RuntimeError(
+            f"The rows of chunks {_ranges(indices)}, lost with a dask worker, were not placed "
+            f"again within {timeout:g} s (the config key 'sklearn-bp.recovery.timeout'). The "
+            f"fit stopped and the estimator is unchanged."
+        )
 
     def _no_worker_error(self, timeout):
         """The error for a cluster without workers: every row of the fit is gone."""
@@ -586,28 +589,32 @@ class DaskData:
         """Place the groups of the workers ``gone`` again, on the workers that are left."""
         started = time.monotonic()
         deadline = started + timeout
-        gone = set(gone)
-        placed = []
+        gone, unchecked, placed = set(gone), set(), []
         while True:
-            lost = [group for group, worker in enumerate(self.where) if worker in gone]
-            for group in lost:
-                # Let go of the lost actor at once: the scheduler would build it again.
-                self.actors[group] = self._actor_futures[group] = self.where[group] = None
+            for group, worker in enumerate(self.where):
+                if worker in gone:
+                    # Let go of the lost actor at once: the scheduler would build it again.
+                    self.actors[group] = self._actor_futures[group] = self.where[group] = None
             lost = [group for group, actor in enumerate(self.actors) if actor is None]
-            if not lost:
-                break
-            workers = self._targets(lost, deadline, timeout, cause)
+            if lost:
+                self._place(lost, self._targets(lost, deadline, timeout, cause), None,
+                            deadline, timeout, cause)  # fmt: skip
+                unchecked.update(lost)
+            checking = sorted(unchecked)
             try:
-                self._place(lost, workers, None, deadline, timeout, cause)
-                summaries = [self.actors[group].summary().result() for group in lost]
-            except OSError:
+                summaries = [self.actors[group].summary().result() for group in checking]
+            except (OSError, RuntimeError):  # lost again, while placing
+                if time.monotonic() > deadline:
+                    indices = [index for group in checking for index in self.groups[group]]
+                    raise self._timeout_error(indices, timeout) from cause
                 gone = set(self._gone(patient=True))
                 if not gone:
                     raise
                 continue
             for summary in summaries:
                 self._check_fingerprints(summary["fingerprints"], cause)
-            placed.extend(index for group in lost for index in self.groups[group])
+            placed.extend(index for group in checking for index in self.groups[group])
+            break
         self.recoveries.append((time.monotonic() - started, sorted(gone), sorted(placed)))
 
     def _targets(self, groups, deadline, timeout, cause):

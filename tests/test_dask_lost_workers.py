@@ -237,6 +237,34 @@ def test_a_worker_lost_while_the_chunks_are_computed(client, tmp_path):
     _assert_a_new_fit_works(client)
 
 
+def test_a_worker_lost_while_lost_chunks_are_computed_again(client, tmp_path):
+    """The first piece of X computed a second time (for a recovery) kills its own worker."""
+    X, _ = _digits()
+
+    def rows(start):
+        runs = tmp_path / f"runs-{start}"
+        runs.mkdir(exist_ok=True)
+        again = any(runs.iterdir())
+        (runs / str(os.getpid())).touch()
+        if again and not (tmp_path / "killed").exists():
+            (tmp_path / "killed").touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return X[start : start + 50]
+
+    pieces = [
+        da.from_delayed(dask.delayed(rows, pure=False)(start), (50, 16), X.dtype)
+        for start in range(0, 600, 50)
+    ]
+    Xd, yd = da.concatenate(pieces), _data("classifier")[1]
+    killed = []
+    model = _make("classifier", "L-BFGS-B", True, callback=_killer(client, {3}, killed))
+    recovered = _fit(model, Xd, yd)
+    assert len(killed) == 1 and (tmp_path / "killed").exists()
+    undisturbed = _fit(_make("classifier", "L-BFGS-B", True), *_data("classifier"))
+    _assert_same_fit(undisturbed, recovered, rtol=RTOL)
+    _assert_a_new_fit_works(client)
+
+
 def test_rows_scattered_to_the_lost_worker_alone_end_the_fit_clearly(client):
     X, y = _digits()
     keeper = sorted(client.has_what())[0]

@@ -4,14 +4,18 @@ The accumulator Δ is a sum over examples, so J, ∇J and H·v split over row ch
 on dask collections keeps the rows on the workers:
 
 1. The chunks of X, of the encoded targets Y and of the weights w are computed once, as one
-   (X, Y, w) tuple per row chunk, on the workers (``client.compute``); the client keeps their
-   futures for the whole fit, since they are what the workers' terms read.
+   (X, Y, w) tuple per row chunk, on the workers (``client.compute``).
 2. On every worker that holds chunks, an actor (:class:`WorkerTerm`) builds one
-   :class:`~sklearn_bp._objective.DataTerm` per chunk, with its workspaces, once per fit.
+   :class:`~sklearn_bp._objective.DataTerm` per chunk, with its workspaces, once per fit; the
+   actors hold the rows from then on, and the client keeps only the chunks' dask graph.
 3. Each evaluation sends θ (and v for a curvature product) straight to each actor, which sums
-   over its chunks and sends back one loss and one vector. The client adds them; the
-   objective divides by W and adds the penalty as for in-memory data, and
-   ``scipy.optimize.minimize`` runs on the client.
+   over its group of chunks and sends back one loss and one vector. The client adds them, in
+   the groups' order; the objective divides by W and adds the penalty as for in-memory data,
+   and ``scipy.optimize.minimize`` runs on the client.
+4. When a worker is lost, its groups are computed again from the graph and given to new
+   actors on the workers left, and the evaluation is repeated (:meth:`DaskData.call`): the
+   optimizer sees the same numbers, bounded by the config keys
+   ``sklearn-bp.recovery.attempts`` and ``sklearn-bp.recovery.timeout``.
 
 An actor call goes from the client to the worker without a round trip through the scheduler,
 which is what keeps the fixed cost of an evaluation low (``benchmarks/bench_dask.py``).

@@ -36,7 +36,7 @@ def _objective(estimator, X, y):
     from sklearn_bp._objective import BackpropObjective
 
     problem = estimator._prepare(X, y, None)
-    rows, _ = estimator._split(problem, np.random.RandomState(0))
+    rows, _ = estimator._split(problem, np.random.RandomState(0), False)
     data = estimator._data_term(problem, rows)
     theta = problem.network.initial_theta(np.random.RandomState(0))
     return BackpropObjective(data, estimator.alpha), theta, problem
@@ -64,7 +64,7 @@ def _distributed(X, y, repeat, chunks_per_worker, n_workers):
     try:
         return median_spread(lambda: objective.loss_gradient(theta), repeat)
     finally:
-        problem.dask.close()
+        problem.placement.close()
 
 
 def _row(label, result, reference=None):

@@ -4,14 +4,18 @@ The accumulator Δ is a sum over examples, so J, ∇J and H·v split over row ch
 on dask collections keeps the rows on the workers:
 
 1. The chunks of X, of the encoded targets Y and of the weights w are computed once, as one
-   (X, Y, w) tuple per row chunk, on the workers (``client.compute``); the client keeps their
-   futures for the whole fit, since they are what the workers' terms read.
+   (X, Y, w) tuple per row chunk, on the workers (``client.compute``).
 2. On every worker that holds chunks, an actor (:class:`WorkerTerm`) builds one
-   :class:`~sklearn_bp._objective.DataTerm` per chunk, with its workspaces, once per fit.
+   :class:`~sklearn_bp._objective.DataTerm` per chunk, with its workspaces, once per fit; the
+   actors hold the rows from then on, and the client keeps only the chunks' dask graph.
 3. Each evaluation sends θ (and v for a curvature product) straight to each actor, which sums
-   over its chunks and sends back one loss and one vector. The client adds them; the
-   objective divides by W and adds the penalty as for in-memory data, and
-   ``scipy.optimize.minimize`` runs on the client.
+   over its group of chunks and sends back one loss and one vector. The client adds them, in
+   the groups' order; the objective divides by W and adds the penalty as for in-memory data,
+   and ``scipy.optimize.minimize`` runs on the client.
+4. When a worker is lost, its groups are computed again from the graph and given to new
+   actors on the workers left, and the evaluation is repeated (:meth:`DaskData.call`): the
+   optimizer sees the same numbers, bounded by the config keys
+   ``sklearn-bp.recovery.attempts`` and ``sklearn-bp.recovery.timeout``.
 
 An actor call goes from the client to the worker without a round trip through the scheduler,
 which is what keeps the fixed cost of an evaluation low (``benchmarks/bench_dask.py``).
@@ -19,7 +23,9 @@ Nothing here imports dask until a fit meets a dask collection.
 """
 
 import contextlib
+import numbers
 import time
+import zlib
 
 import numpy as np
 from scipy import sparse
@@ -60,6 +66,40 @@ def _client():
 # How long a failed actor call waits for the scheduler to notice that the worker is gone: it
 # learns of a killed worker's process when its connection closes, within moments.
 WORKER_LOSS_WAIT = 5.0
+
+# The bounds on surviving a lost worker, read from dask's configuration when a fit starts:
+# how many times one evaluation may be repeated after placing lost rows again, and how long
+# one such placing may take (waiting for a worker, computing the chunks, building the actor).
+RECOVERY_ATTEMPTS = 3  # "sklearn-bp.recovery.attempts"
+RECOVERY_TIMEOUT = 120.0  # "sklearn-bp.recovery.timeout", seconds or a string such as "2 min"
+
+# How often a wait for the cluster looks at its futures and its workers: at first every
+# POLL seconds, then less and less often, down to every POLL_MAX seconds.
+POLL, POLL_MAX = 0.02, 0.5
+
+
+def recovery_limits():
+    """``(attempts, timeout)``: the bounds on placing lost rows again, from dask's config."""
+    import dask
+    from dask.utils import parse_timedelta
+
+    attempts = dask.config.get("sklearn-bp.recovery.attempts", RECOVERY_ATTEMPTS)
+    timeout = dask.config.get("sklearn-bp.recovery.timeout", RECOVERY_TIMEOUT)
+    if isinstance(attempts, bool) or not isinstance(attempts, numbers.Integral) or attempts < 0:
+        raise ValueError(
+            f"The dask config key 'sklearn-bp.recovery.attempts' must be an integer >= 0, got "
+            f"{attempts!r}."
+        )
+    try:
+        seconds = float(parse_timedelta(timeout, default="s"))
+    except (TypeError, ValueError, KeyError):
+        seconds = None
+    if seconds is None or not seconds > 0:
+        raise ValueError(
+            f"The dask config key 'sklearn-bp.recovery.timeout' must be a positive duration "
+            f"(seconds, or a string such as '2 min'), got {timeout!r}."
+        )
+    return int(attempts), seconds
 
 
 def as_dask_array(collection):
@@ -171,6 +211,32 @@ def _chunk(index, X, Y, weight, encode, weigh, dtype):
     return index, X, Y.astype(dtype, copy=False), weight.astype(dtype)
 
 
+def _fingerprint(X, Y, weight):
+    """A chunk's rows and a checksum of its bytes: what a chunk computed again must match."""
+    parts = (X.data, X.indices, X.indptr) if sparse.issparse(X) else (X,)
+    checksum = 0
+    for part in (*parts, Y, weight):
+        checksum = zlib.crc32(np.ascontiguousarray(part).view(np.uint8), checksum)
+    return int(X.shape[0]), checksum
+
+
+def _own(array):
+    """``array`` in memory of its own, aligned and in C order: a copy if it is not.
+
+    A chunk received from another worker is a view into the receive buffer, not even aligned
+    to 8 bytes (seen here: addresses 62 modulo 64): NumPy's reductions then add in another
+    order than over an aligned copy, and the passes ran at half the speed.
+    """
+    if sparse.issparse(array):
+        parts = (array.data, array.indices, array.indptr)
+        return array if all(_owned(part) for part in parts) else array.copy()
+    return array if _owned(array) else np.array(array, order="C")
+
+
+def _owned(array):
+    return array.flags.owndata and array.flags.aligned and array.flags.c_contiguous
+
+
 def _split_rows(n_rows, fraction, seed, index):
     """Training and validation rows of chunk ``index``: a random ``fraction`` held out."""
     if not fraction:
@@ -203,6 +269,8 @@ class WorkerTerm:
         self.network = network = Network(layer_sizes, activation)
         loss = LOSSES[loss_name]
         self.train, self.validation = [], []
+        chunks = [(index, *map(_own, arrays)) for index, *arrays in chunks]
+        self.fingerprints = {index: _fingerprint(X, Y, weight) for index, X, Y, weight in chunks}
         for index, X, Y, weight in chunks:
             train, validation = _split_rows(X.shape[0], fraction, seed, index)
             if train is not None:
@@ -219,8 +287,13 @@ class WorkerTerm:
         self._buffer = np.empty(network.n_params)
 
     def summary(self):
-        """Rows and total weight of the training and validation parts."""
+        """The worker's address; rows and total weight of the training and validation parts;
+        each chunk's fingerprint."""
+        from distributed import get_worker
+
         return {
+            "worker": get_worker().address,
+            "fingerprints": self.fingerprints,
             "train": (
                 sum(t.X.shape[0] for t in self.train),
                 sum(t.total_weight for t in self.train),
@@ -276,12 +349,17 @@ class DaskData:
     Built by the cluster placement (``_placement.cluster``); :meth:`start` makes the actors,
     :meth:`term` gives data terms with the interface of :class:`~sklearn_bp._objective.DataTerm`
     that the objective, the early stopper and the saturation check use, :meth:`close` lets go.
+
+    The chunks are held in *groups*: the chunks that one actor sums, in the order of their
+    index, fixed when the actors start. An evaluation adds the groups' sums in the groups'
+    order. When a worker is lost, each of its groups is computed again from the dask graph and
+    given to a new actor on a worker that is left, whole: every sum is then added in the same
+    order as before, and the evaluation, repeated, gives the same numbers.
     """
 
     def __init__(self, X, y, sample_weight, encode, weigh, dtype, loss):
-        import dask
-
         self.client = _client()
+        self.attempts, self.timeout = recovery_limits()  # read once, when the fit starts
         self.loss = loss
         self.shape = X.shape
         x_blocks = X.to_delayed().ravel()
@@ -289,112 +367,294 @@ class DaskData:
         w_blocks = (
             [None] * len(x_blocks) if sample_weight is None else sample_weight.to_delayed().ravel()
         )
-        chunk = dask.delayed(_chunk, pure=False)
+        # What computes each chunk again when a worker that held it is lost: its graph.
+        self._blocks = list(zip(x_blocks, y_blocks, w_blocks))
+        self._chunk_args = (encode, weigh, dtype)
+        self._chunk_rows = [int(rows) for rows in X.chunks[0]]
         # The chunks are dealt out to the workers in turn: left to itself, the scheduler may put
         # every chunk of an array sent from the client on one worker, which then computes every
         # evaluation alone (measured here: 1.3-1.4 times the in-memory time instead of 0.6-0.8).
-        # One compute call for all of them: each call would send the whole graph again.
-        workers = sorted(self.client.has_what())  # asked of the scheduler, not a cached list
+        workers = sorted(self._workers())
+        indices = range(len(self._blocks))
+        self.chunks = self._compute(
+            indices, [workers[i % len(workers)] if workers else None for i in indices]
+        )
+        self.groups, self.actors, self.where, self._actor_futures = [], [], [], []
+        self.fingerprints = {}
+        self.recoveries = []  # (seconds, lost workers, chunks placed again) per recovery
+
+    def _compute(self, indices, workers):
+        """Futures of the chunks ``indices``, each computed on its worker of ``workers`` if it
+        can (anywhere for a worker None).
+
+        One compute call for all of them: each call sends the whole graph again.
+        """
+        import dask
+
+        chunk = dask.delayed(_chunk, pure=False)  # a new key each time: computed anew
         tasks = []
-        for index, (xb, yb, wb) in enumerate(zip(x_blocks, y_blocks, w_blocks)):
+        for index, worker in zip(indices, workers):
             placement = (
-                dask.annotate(workers=[workers[index % len(workers)]], allow_other_workers=True)
-                if workers
+                dask.annotate(workers=[worker], allow_other_workers=True)
+                if worker is not None
                 else contextlib.nullcontext()  # no worker yet: the scheduler decides
             )
             with placement:
-                tasks.append(chunk(index, xb, yb, wb, encode, weigh, dtype))
-        self.chunks = self.client.compute(tasks, optimize_graph=False)
-        self.actors, self.workers = [], []
+                tasks.append(chunk(index, *self._blocks[index], *self._chunk_args))
+        return self.client.compute(tasks, optimize_graph=False)
 
     def start(self, network, loss_name, block_rows, curvature, fraction, seed):
-        """Build one :class:`WorkerTerm` on every worker that holds chunks."""
-        from distributed import wait
-
-        wait(self.chunks)
-        for future in self.chunks:
-            if future.status == "error":
-                future.result()  # raises the chunk's error, such as non-finite X
-        by_worker = {}
-        for future in self.chunks:
-            (worker, *_) = self.client.who_has([future])[future.key]
-            by_worker.setdefault(worker, []).append(future)
-        futures = [
-            self.client.submit(
-                WorkerTerm,
-                network.layer_sizes,
-                network.activation,
-                loss_name,
-                block_rows,
-                curvature,
-                fraction,
-                seed,
-                *chunks,
-                workers=[worker],
-                allow_other_workers=False,
-                actor=True,
-                pure=False,
-            )
-            for worker, chunks in by_worker.items()
-        ]
+        """Build one :class:`WorkerTerm` for the chunks of every worker that holds some."""
         self.network = network
-        self.actors = [future.result() for future in futures]
-        self._actor_futures = futures
-        self.workers = list(by_worker)
+        self._spec = (
+            network.layer_sizes, network.activation, loss_name, block_rows, curvature,
+            fraction, seed,
+        )  # fmt: skip
+        timeout = self.timeout
+        self._wait(self.chunks, None, timeout, range(len(self.chunks)), None)
+        by_worker, who_has = {}, self.client.who_has(self.chunks)
+        for index, future in enumerate(self.chunks):
+            (worker, *_) = who_has[future.key]
+            by_worker.setdefault(worker, []).append(index)
+        self.groups = [tuple(indices) for indices in by_worker.values()]
+        self.actors = [None] * len(self.groups)
+        self.where = [None] * len(self.groups)
+        self._actor_futures = [None] * len(self.groups)
+        self._place(range(len(self.groups)), list(by_worker), self.chunks, None, timeout, None)
         summaries = self.call("summary")
+        for summary in summaries:
+            self.fingerprints.update(summary["fingerprints"])
         self.summary = {
             part: tuple(sum(s[part][i] for s in summaries) for i in (0, 1))
             for part in ("train", "validation")
         }
-        if fraction:
-            # The actors hold copies of their training and held-out rows: the chunks can go.
-            self.chunks = []
+        # The actors hold the rows (copies of their training and held-out rows with early
+        # stopping, the chunks themselves without): the chunks' futures can go. A chunk that
+        # is lost with its worker is computed again from its graph.
+        self.chunks = []
 
-    def call(self, name, *args, actors=None):
-        """Call the method ``name`` of every actor (or of ``actors``) with ``args``; return
-        the results in the actors' order.
+    def _place(self, groups, workers, chunks, deadline, timeout, cause):
+        """Start an actor for each of ``groups`` on ``workers`` (one per group), from the
+        futures ``chunks`` (by chunk index) or, without them, from chunks computed anew there.
+        """
+        indices = [index for group in groups for index in self.groups[group]]
+        if chunks is None:  # one compute call: each sends the graph, maybe all of X, again
+            places = [worker for group, worker in zip(groups, workers) for _ in self.groups[group]]
+            chunks = dict(zip(indices, self._compute(indices, places)))
+        actor_futures, futures = [], []
+        for group, worker in zip(groups, workers):
+            parts = [chunks[index] for index in self.groups[group]]
+            futures.extend(parts)
+            actor_futures.append(
+                self.client.submit(
+                    WorkerTerm,
+                    *self._spec,
+                    *parts,
+                    workers=[worker],
+                    allow_other_workers=True,  # if that worker is lost too, on another
+                    actor=True,
+                    pure=False,
+                )
+            )
+        self._wait(futures + actor_futures, deadline, timeout, indices, cause)
+        who_has = self.client.who_has(actor_futures)
+        for group, future in zip(groups, actor_futures):
+            (self.where[group], *_) = who_has[future.key]
+            self.actors[group] = future.result()
+            self._actor_futures[group] = future
+
+    def _wait(self, futures, deadline, timeout, indices, cause):
+        """Wait for ``futures`` (the chunks ``indices`` and their actors); raise a clear error
+        when they cannot be had: the client closed, their data lost for good, no worker left
+        for ``timeout`` seconds, or past ``deadline``."""
+        no_worker_since, pause = None, POLL
+        while True:
+            closed = self._closed_error()
+            if closed is not None:
+                raise closed from cause
+            statuses = {future.status for future in futures}
+            if statuses == {"finished"}:
+                return
+            for future in futures:
+                if future.status == "error" and cause is None:
+                    future.result()  # raises the chunk's error, such as non-finite X
+                if future.status in ("error", "cancelled", "lost"):
+                    raise self._unrecoverable(future, indices) from cause
+            now = time.monotonic()
+            listed = bool(self._workers())
+            if listed or no_worker_since is None:
+                no_worker_since = None if listed else now
+            out_of_time = deadline is not None and now > deadline
+            if not listed and (out_of_time or now - no_worker_since > timeout):
+                raise self._no_worker_error(timeout) from cause
+            if out_of_time:
+                raise self._timeout_error(indices, timeout) from cause
+            time.sleep(pause)
+            pause = min(2 * pause, POLL_MAX)
+
+    def _timeout_error(self, indices, timeout):
+        """The error for chunks not placed again in time."""
+        return RuntimeError(
+            f"The rows of chunks {_ranges(indices)}, lost with a dask worker, were not placed "
+            f"again within {timeout:g} s (the config key 'sklearn-bp.recovery.timeout'). The "
+            f"fit stopped and the estimator is unchanged."
+        )
+
+    def _no_worker_error(self, timeout):
+        """The error for a cluster without workers: every row of the fit is gone."""
+        return RuntimeError(
+            f"Every dask worker is gone: the scheduler lists none, and none came within the "
+            f"{timeout:g} s the fit waits for one (the config key "
+            f"'sklearn-bp.recovery.timeout'). The rows of this fit (chunks "
+            f"{_ranges(range(len(self._blocks)))}) need a worker to be computed again. The fit "
+            f"stopped and the estimator is unchanged; start workers and fit again."
+        )
+
+    def _unrecoverable(self, future, indices):
+        """The error for a chunk or an actor that dask could not compute again."""
+        try:
+            future.result(timeout=1)
+        except Exception as error:  # dask's reason, quoted
+            reason = f"{type(error).__name__}: {error}".strip()
+        else:
+            reason = f"its status is {future.status!r}"
+        reason = " ".join(reason.split())
+        return RuntimeError(
+            f"The rows of chunks {_ranges(indices)}, lost with a dask worker, cannot be computed "
+            f"again: dask gave up on them ({reason}). Their graph needs data that only the lost "
+            f"worker held (data scattered to it alone, say): persist or scatter the data to "
+            f"several workers to survive a lost one. The fit stopped and the estimator is "
+            f"unchanged."
+        )
+
+    def call(self, name, *args, groups=None):
+        """Call the method ``name`` of every actor (or of those of ``groups``) with ``args``;
+        return the results in the groups' order.
 
         When the cluster lost an actor, distributed says "Unable to contact Actor's worker" or
-        "Worker holding Actor was lost", whether a worker died or the client was closed: the
-        error raised instead says which of the two happened, chained from distributed's.
+        "Worker holding Actor was lost", whether a worker died or the client was closed. A
+        closed client ends the fit with an error that says so, chained from distributed's. A
+        lost worker's groups are placed again on the workers that are left and the call is
+        repeated, at most ``sklearn-bp.recovery.attempts`` times.
         """
-        actors = self.actors if actors is None else actors
-        try:
-            calls = [getattr(actor, name)(*args) for actor in actors]
-            return [call.result() for call in calls]
-        except (OSError, RuntimeError) as error:
-            lost = self._lost(patient=isinstance(error, OSError))
-            if lost is None:
-                raise
-            raise lost from error
+        groups = range(len(self.actors)) if groups is None else groups
+        attempts, timeout = self.attempts, self.timeout
+        for attempt in range(attempts + 1):
+            try:
+                calls = [getattr(self.actors[group], name)(*args) for group in groups]
+                return [call.result() for call in calls]
+            except (OSError, RuntimeError) as error:
+                closed = self._closed_error()
+                if closed is not None:
+                    raise closed from error
+                gone = self._gone(patient=isinstance(error, OSError))
+                if not gone:
+                    raise
+                if attempt == attempts:
+                    raise RuntimeError(
+                        f"A dask worker that held rows of this fit was lost during the fit "
+                        f"(the scheduler no longer lists {', '.join(gone)}), and one "
+                        f"evaluation already placed lost rows again {attempts} time(s) (the "
+                        f"config key 'sklearn-bp.recovery.attempts'). The fit stopped and the "
+                        f"estimator is unchanged; fit again on the workers the cluster has now."
+                    ) from error
+                self._recover(gone, timeout, error)
+        raise AssertionError("unreachable")  # pragma: no cover
 
-    def _lost(self, patient):
-        """A ``RuntimeError`` that says how the fit lost its actors, or None if it did not.
+    def _workers(self):
+        """The addresses of the workers the scheduler lists now (asked, not a cached list)."""
+        return self.client.nthreads()
 
-        A closed client shows in its status; a lost worker by its absence from the scheduler's
-        workers, which the scheduler may learn of a moment after the failed call: a call that
+    def _closed_error(self):
+        """The error that says the client was closed during the fit, or None."""
+        if self.client.status == "running":
+            return None
+        return RuntimeError(
+            f"The dask client was closed during the fit (its status is "
+            f"{self.client.status!r}): the fit can no longer reach the workers that "
+            f"hold its rows. The fit stopped and the estimator is unchanged; keep the "
+            f"client open until fit returns."
+        )
+
+    def _gone(self, patient):
+        """The workers of the actors that the scheduler no longer lists, sorted.
+
+        The scheduler may learn of a lost worker a moment after the failed call: a call that
         could not reach its worker (``patient``) waits up to ``WORKER_LOSS_WAIT`` seconds.
         """
         deadline = time.monotonic() + (WORKER_LOSS_WAIT if patient else 0.0)
         while True:
-            if self.client.status != "running":
-                return RuntimeError(
-                    f"The dask client was closed during the fit (its status is "
-                    f"{self.client.status!r}): the fit can no longer reach the workers that "
-                    f"hold its rows. The fit stopped and the estimator is unchanged; keep the "
-                    f"client open until fit returns."
-                )
-            gone = sorted(set(self.workers) - set(self.client.has_what()))
-            if gone:
-                return RuntimeError(
-                    f"A dask worker that held rows of this fit was lost during the fit: the "
-                    f"scheduler no longer lists {', '.join(gone)}, and the rows held there "
-                    f"are gone with it. The fit stopped and the estimator is unchanged; fit "
-                    f"again to send the rows to the workers the cluster has now."
-                )
-            if time.monotonic() >= deadline:
-                return None
+            gone = sorted(set(self.where) - set(self._workers()) - {None})
+            if gone or time.monotonic() >= deadline:
+                return gone
             time.sleep(0.1)
+
+    def _recover(self, gone, timeout, cause):
+        """Place the groups of the workers ``gone`` again, on the workers that are left."""
+        started = time.monotonic()
+        deadline = started + timeout
+        gone, unchecked, placed = set(gone), set(), []
+        while True:
+            for group, worker in enumerate(self.where):
+                if worker in gone:
+                    # Let go of the lost actor at once: the scheduler would build it again.
+                    self.actors[group] = self._actor_futures[group] = self.where[group] = None
+            lost = [group for group, actor in enumerate(self.actors) if actor is None]
+            if lost:
+                self._place(lost, self._targets(lost, deadline, timeout, cause), None,
+                            deadline, timeout, cause)  # fmt: skip
+                unchecked.update(lost)
+            checking = sorted(unchecked)
+            try:
+                summaries = [self.actors[group].summary().result() for group in checking]
+            except (OSError, RuntimeError):  # lost again, while placing
+                if time.monotonic() > deadline:
+                    indices = [index for group in checking for index in self.groups[group]]
+                    raise self._timeout_error(indices, timeout) from cause
+                gone = set(self._gone(patient=True))
+                if not gone:
+                    raise
+                continue
+            for summary in summaries:
+                self._check_fingerprints(summary["fingerprints"], cause)
+            placed.extend(index for group in checking for index in self.groups[group])
+            break
+        self.recoveries.append((time.monotonic() - started, sorted(gone), sorted(placed)))
+
+    def _targets(self, groups, deadline, timeout, cause):
+        """A worker for each of ``groups``: each to the one with the fewest rows so far."""
+        while True:
+            workers = sorted(self._workers())
+            if workers:
+                break
+            if time.monotonic() > deadline:
+                raise self._no_worker_error(timeout) from cause
+            closed = self._closed_error()
+            if closed is not None:
+                raise closed from cause
+            time.sleep(POLL_MAX)
+        load = dict.fromkeys(workers, 0)
+        for group, worker in enumerate(self.where):
+            if worker in load:
+                load[worker] += sum(self._chunk_rows[index] for index in self.groups[group])
+        targets = []
+        for group in groups:
+            target = min(workers, key=lambda worker: (load[worker], worker))
+            load[target] += sum(self._chunk_rows[index] for index in self.groups[group])
+            targets.append(target)
+        return targets
+
+    def _check_fingerprints(self, fingerprints, cause):
+        """Refuse chunks computed again that differ from those the fit started with."""
+        changed = sorted(i for i, f in fingerprints.items() if self.fingerprints.get(i, f) != f)
+        if changed:
+            raise RuntimeError(
+                f"The rows of chunks {_ranges(changed)}, lost with a dask worker and computed "
+                f"again from their dask graph, differ from those the fit started with: the "
+                f"graph does not give the same rows twice (random numbers without a seed, "
+                f"say). The fit stopped and the estimator is unchanged; persist the data to "
+                f"compute it once."
+            ) from cause
 
     def term(self):
         """The training rows as a data term."""
@@ -420,7 +680,19 @@ class DaskData:
 
     def close(self):
         """Release the actors and the chunks on the workers."""
-        self.actors, self._actor_futures, self.chunks, self.workers = [], [], [], []
+        self.actors, self._actor_futures, self.chunks, self.where = [], [], [], []
+        self._blocks = []  # the graph, which may hold X (``da.from_array``)
+
+
+def _ranges(indices):
+    """``[0, 1, 2, 5]`` as ``"0-2, 5"``."""
+    indices, parts = sorted(indices), []
+    for index in indices:
+        if parts and parts[-1][1] == index - 1:
+            parts[-1][1] = index
+        else:
+            parts.append([index, index])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in parts)
 
 
 class TrainTerm:
@@ -434,7 +706,7 @@ class TrainTerm:
     def saturated_fraction(self, theta, n_rows):
         """The saturation check, computed on the first worker's rows."""
         data = self.data
-        return data.call("saturated_fraction", theta, n_rows, actors=data.actors[:1])[0]
+        return data.call("saturated_fraction", theta, n_rows, groups=[0])[0]
 
     def largest_product_flops(self):
         """No product runs in the client: its BLAS may stay on one thread."""

@@ -3,8 +3,6 @@ joblib's dask backend, and rows that never come to the client."""
 
 import copy
 import os
-import re
-import signal
 import subprocess
 import sys
 import warnings
@@ -12,10 +10,9 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.datasets import load_diabetes, load_digits
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.validation import check_is_fitted
 
 from sklearn_bp import BackpropClassifier, BackpropRegressor
 
@@ -349,40 +346,6 @@ def own_cluster():
     )
     yield cluster
     cluster.close()
-
-
-@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
-def test_a_worker_lost_during_a_fit_is_named_and_the_estimator_stays_unfitted(own_cluster):
-    X, y = _digits(300)
-    Xd, yd = da.from_array(X, chunks=(60, -1)), da.from_array(y, chunks=60)
-    with distributed.Client(own_cluster) as client:
-        pids, killed = client.run(os.getpid), []
-
-        def kill_a_worker(iteration, loss, gradient_norm, coefs, intercepts):
-            if iteration == 3:  # the first worker that holds one of the fit's actors
-                killed.extend(
-                    worker
-                    for worker, keys in sorted(client.has_what().items())
-                    if any(str(key).startswith("WorkerTerm-") for key in keys)
-                )
-                os.kill(pids[killed[0]], signal.SIGKILL)
-
-        model = BackpropClassifier(hidden_layer_sizes=(4,), callback=kill_a_worker)
-        message = (
-            "^A dask worker that held rows of this fit was lost during the fit: the scheduler "
-            "no longer lists (?P<lost>[^,]+), .* the estimator is unchanged"
-        )
-        with pytest.raises(RuntimeError, match=message) as caught:
-            model.fit(Xd, yd)
-        assert re.match(message, str(caught.value))["lost"] == killed[0]
-        assert isinstance(caught.value.__cause__, (OSError, RuntimeError))
-        with pytest.raises(NotFittedError):
-            check_is_fitted(model)
-        # As the message says, a new fit runs on the workers the cluster has now.
-        model.set_params(callback=None, max_iter=3)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            assert model.fit(Xd, yd).n_iter_ == 3
 
 
 def test_a_client_closed_during_a_fit_is_named_and_the_estimator_keeps_its_model(own_cluster):

@@ -49,10 +49,10 @@ from ._optimize import (
     Monitor,
     Printer,
     UserCallback,
-    blas_threads_for,
     check_method,
     check_reproducible,
     check_result,
+    evaluation_threads,
     minimize_objective,
     plan_method,
 )
@@ -312,7 +312,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         if iteration_tasks is not None:
             listeners.append(iteration_tasks)
         monitor = self._monitor(data, listeners, coordinates)
-        with blas_threads_for(data.largest_product_flops()):
+        with evaluation_threads(data.largest_product_flops(), data.block_count()):
             x, result = minimize_objective(
                 monitor, theta0, plan=plan, tol=float(self.tol), early_stopping=early_stopping
             )

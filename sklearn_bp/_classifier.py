@@ -120,9 +120,18 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         and multilabel targets always use logistic units (for two classes the single sigmoid
         *is* the softmax).
 
-    alpha : float, default=1e-4
+    alpha : float or "evidence", default=1e-4
         L2 regularization strength, the course's λ; the penalty is α/(2W) times the sum of the
-        squared non-bias weights.
+        squared non-bias weights. ``"evidence"``: the data choose it during the fit by
+        MacKay's evidence framework for classification networks (``trainbr`` of MATLAB):
+        rounds of the optimizer, each from the previous round's parameters and bounded by
+        ``max_iter``, alternate with re-estimates of α from the effective number of
+        parameters γ of the Gauss-Newton Hessian of the cross-entropy, first with one α for
+        all layers, then with one per layer of weights; the stage of higher log evidence is
+        kept (``alpha_``, ``effective_n_parameters_``, ``log_evidence_``; "Bayesian
+        regularization" in the user guide). Not with ``early_stopping``. Under
+        ``warm_start`` the rounds continue from the previous fit's choice. Sample weights
+        (and class weights) count as repeated rows.
 
     method : str or callable, default="L-BFGS-B"
         Method of :func:`scipy.optimize.minimize`, or a minimizer of its own that
@@ -296,6 +305,27 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
     library_versions_ : dict of str to str
         The versions of sklearn-bp, NumPy, SciPy, scikit-learn and Python the model was
         trained with (:ref:`persistence`); empty for a model saved before sklearn-bp 0.2.0.
+
+    alpha_ : ndarray or None
+        With ``alpha="evidence"``, of shape (``n_layers_`` − 1,): the α the evidence chose for
+        each layer of weights, input layer first, in the units of ``alpha`` (MacKay's α/β);
+        all equal when one α for all layers had the higher log evidence. None after a fit
+        with a given alpha.
+
+    effective_n_parameters_ : float or None
+        With ``alpha="evidence"``, γ: the number of weights the data determine,
+        Σ λ_i / (λ_i + α) over the eigenvalues of the Gauss-Newton Hessian, plus the biases
+        (unpenalized, counted as determined). None after a fit with a given alpha.
+
+    log_evidence_ : float or None
+        With ``alpha="evidence"``, ln p(D | α, β) at the returned parameters in the Laplace
+        approximation (up to a constant of the flat prior of the biases); None after a fit
+        with a given alpha, and for networks beyond the dense limit, whose γ is estimated
+        stochastically.
+
+    noise_variance_ : None
+        None: the cross-entropy has no noise to estimate (β = 1); kept for the regressor's
+        symmetry.
 
     See Also
     --------

@@ -65,6 +65,8 @@ class DataTerm:
       and no division by W, so that the sums of disjoint rows add;
     - ``saturated_fraction(θ, n_rows)``, ``largest_product_flops()`` and ``block_count()`` for
       the fit around it;
+    - optionally ``gauss_newton_matrix_sum(θ, max_bytes)``: the dense G at once, faster than
+      its n_params products (``_evidence`` asks for the products where it is missing);
     - for held-out rows, ``validation_sums(θ, statistics)``: Σ_i w_i cost_i and the loss's
       additive statistics over its rows (and ``output(θ)``, ``loss_from_output(Z)`` where
       the rows are at hand).
@@ -203,6 +205,57 @@ class DataTerm:
         """Write into ``out`` the Gauss-Newton approximation of that Hessian times v."""
         self._curvature_product(theta, v, out, exact=False)
 
+    def gauss_newton_matrix_sum(self, theta, max_bytes):
+        """Return the dense Gauss-Newton matrix of Σ_i w_i cost_i at θ, or None.
+
+        G = Σ_i J_iᵀ (w_i H_i) J_i with J_i the Jacobian of z(L) and H_i the output units'
+        curvature, so that G_jk = Σ_i R_j{z(L)}_iᵀ R_k{E(L)}_i from forward R-passes along
+        every e_j alone (R{E(L)} = w ⊙ R{h}): one forward pass per block and one R-pass per
+        parameter, where ``n_params`` products G e_j would take a forward, an R- and a
+        backward pass each. None where the R-passes of a block along every e_j take more
+        than ``max_bytes``: the caller then asks for the products.
+        """
+        ops, network, loss = self.ops, self.network, self.loss
+        n = network.n_params
+        n_outputs = self.Y.shape[1]
+        if 2 * 8 * n * self.block_rows * n_outputs > max_bytes:
+            return None
+        curvature = self._slots[0].curvature_workspace(self)
+        params = self._params(theta)
+        G = np.zeros((n, n), dtype=np.float64)
+        e = np.zeros(n, dtype=np.float64)
+        for X, Y, w in self._blocks():
+            hidden, H, _ = block_loss(ops, network, loss, params, X, Y, w, self.workspace)
+            size = X.shape[0] * n_outputs
+            RZ_all = np.empty((n, size), dtype=np.float64)
+            RE_all = np.empty((n, size), dtype=np.float64)
+            for j in range(n):
+                e[j] = 1.0
+                directions = ops.params(network, e, curvature.direction)
+                RZ, _, RE = r_forward(ops, network, loss, params, directions, X, w, hidden, H,
+                                      curvature)  # fmt: skip
+                RZ_all[j] = np.asarray(ops.to_host(RZ[-1]), dtype=np.float64).ravel()
+                RE_all[j] = np.asarray(ops.to_host(RE), dtype=np.float64).ravel()
+                e[j] = 0.0
+            G += RZ_all @ RE_all.T
+        G += G.T
+        G *= 0.5
+        return G
+
+    def output_jacobian_product(self, theta, v):
+        """Return R{z(L)} = (∂z(L)/∂θ) v for every row of X at θ, on the host: the Jacobian of
+        the output layer's input times the vector v (Pearlmutter's forward R-pass)."""
+        ops, network, loss = self.ops, self.network, self.loss
+        curvature = self._slots[0].curvature_workspace(self)
+        params = self._params(theta)
+        directions = ops.params(network, v, curvature.direction)
+        blocks = []
+        for X, Y, w in self._blocks():
+            hidden, H, _ = block_loss(ops, network, loss, params, X, Y, w, self.workspace)
+            RZ = r_forward(ops, network, loss, params, directions, X, w, hidden, H, curvature)[0]
+            blocks.append(np.array(ops.to_host(RZ[-1]), dtype=np.float64))
+        return np.concatenate(blocks)
+
     def _curvature_product(self, theta, v, out, exact):
         ops, network, loss = self.ops, self.network, self.loss
         params = self._params(theta)
@@ -294,14 +347,25 @@ class BackpropObjective:
     ----------
     data : DataTerm
         The sums over the training rows.
-    alpha : float
-        L2 regularization strength α (the course's λ).
+    alpha : float or sequence of float
+        L2 regularization strength α (the course's λ); or one α per layer of weights, input
+        layer first (the evidence's groups, ``_evidence``), each on its own layer's weights.
     """
 
     def __init__(self, data, alpha):
         self.data = data
         self.network = data.network
-        self.alpha = float(alpha)
+        n_layers = len(self.network.layer_sizes) - 1
+        if np.ndim(alpha) == 0:
+            self.alpha = float(alpha)
+            self.alphas = [self.alpha] * n_layers
+        else:
+            self.alphas = [float(value) for value in alpha]
+            self.alpha = None
+            if len(self.alphas) != n_layers:
+                raise ValueError(
+                    f"Expected one alpha per layer of weights ({n_layers}), got {len(self.alphas)}."
+                )
         self.total_weight = data.total_weight
 
     def loss(self, theta):
@@ -344,9 +408,15 @@ class BackpropObjective:
         return out
 
     def _penalty(self, theta):
-        return 0.5 * self.alpha * self.network.squared_norm(theta)
+        if self.alpha is not None:
+            return 0.5 * self.alpha * self.network.squared_norm(theta)
+        return 0.5 * sum(
+            alpha * float(np.dot(W.ravel(), W.ravel()))
+            for alpha, (W, _) in zip(self.alphas, self.network.unpack(theta))
+        )
 
     def _add_penalty_direction(self, vector, out):
         """Add α times the non-bias weights of ``vector`` to ``out``: the penalty's part."""
-        for (W, _), (out_W, _) in zip(self.network.unpack(vector), self.network.unpack(out)):
-            out_W += self.alpha * W
+        pairs = zip(self.alphas, self.network.unpack(vector), self.network.unpack(out))
+        for alpha, (W, _), (out_W, _) in pairs:
+            out_W += alpha * W

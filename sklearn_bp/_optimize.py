@@ -242,6 +242,19 @@ def _usable_cores():
         return os.cpu_count() or 1
 
 
+def blas_threads_for(flops):
+    """One BLAS thread for the matrix products of a small problem, the default for a large one.
+
+    ``flops`` is the size that decides: the floating-point operations of the largest matrix
+    product of a block of rows, 2 r s_l s_{l+1}, or of dense linear algebra that is no sum
+    over blocks (the evidence's factorizations). The evaluations of a fit take
+    :func:`evaluation_threads` instead.
+    """
+    if flops < THREADED_PRODUCT_FLOPS:
+        return numpy_blas_single_threaded
+    return contextlib.nullcontext()
+
+
 def evaluation_threads(flops, n_blocks):
     """Where the threads of a fit's evaluations come from, as a context for the fit.
 

@@ -12,13 +12,17 @@ from functools import partial
 import numpy as np
 from scipy import sparse
 from sklearn.base import RegressorMixin
+from sklearn.utils import check_array
 from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseBackprop, Targets, flat
-from ._fixes import caller_stacklevel
+from ._evidence import DENSE_LIMIT
+from ._fixes import caller_stacklevel, to_host
 from ._losses import REGRESSOR_LOSSES
+from ._objective import DataTerm
 from ._optimize import target_coordinates
-from ._placement import over_row_chunks
+from ._placement import InMemory, OnDevice, block_rows, over_row_chunks, placement_for_rows
 
 # The penalty weighs on the hidden layers as alpha / σ² would on standardized targets: warn
 # when the targets' spread is far below 1 and that exceeds the limit (measured: R² within 0.01
@@ -66,9 +70,20 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         :class:`~sklearn.linear_model.GammaRegressor` with their ``alpha`` = our α / W. For the
         log links z(L) is capped at log(largest float) − 20, so that h never overflows.
 
-    alpha : float, default=1e-4
+    alpha : float or "evidence", default=1e-4
         L2 regularization strength, the course's λ; the penalty is α/(2W) times the sum of the
-        squared non-bias weights.
+        squared non-bias weights. ``"evidence"``: the data choose it during the fit by
+        MacKay's evidence framework (``trainbr`` of MATLAB): rounds of the optimizer, each
+        from the previous round's parameters and bounded by ``max_iter``, alternate with
+        re-estimates of α and of the noise precision β (``noise_variance_`` = 1/β) from the
+        effective number of parameters γ of the Gauss-Newton Hessian, first with one α for
+        all layers, then with one per layer of weights; the stage of higher log evidence is
+        kept (``alpha_``, ``effective_n_parameters_``, ``log_evidence_``; "Bayesian
+        regularization" in the user guide), and ``predict(X, return_std=True)`` gives the
+        predictive standard deviation. For ``loss="squared_error"`` or ``"poisson"`` (the
+        Gamma deviance leaves its dispersion unknown and is refused); not with
+        ``early_stopping``. Under ``warm_start`` the rounds continue from the previous fit's
+        choice. Sample weights count as repeated rows.
 
     method : str or callable, default="L-BFGS-B"
         Method of :func:`scipy.optimize.minimize`, or a minimizer of its own, as for
@@ -192,6 +207,27 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
     library_versions_ : dict of str to str
         The versions of sklearn-bp, NumPy, SciPy, scikit-learn and Python the model was
         trained with (:ref:`persistence`); empty for a model saved before sklearn-bp 0.2.0.
+
+    alpha_ : ndarray or None
+        With ``alpha="evidence"``, of shape (``n_layers_`` − 1,): the α the evidence chose for
+        each layer of weights, input layer first, in the units of ``alpha`` (MacKay's α/β);
+        all equal when one α for all layers had the higher log evidence. None after a fit
+        with a given alpha.
+
+    effective_n_parameters_ : float or None
+        With ``alpha="evidence"``, γ: the number of weights the data determine,
+        Σ λ_i / (λ_i + α) over the eigenvalues of the Gauss-Newton Hessian, plus the biases
+        (unpenalized, counted as determined). None after a fit with a given alpha.
+
+    log_evidence_ : float or None
+        With ``alpha="evidence"``, ln p(D | α, β) at the returned parameters in the Laplace
+        approximation (up to a constant of the flat prior of the biases); None after a fit
+        with a given alpha, and for networks beyond the dense limit, whose γ is estimated
+        stochastically.
+
+    noise_variance_ : float or None
+        With ``alpha="evidence"`` and the squared error, the estimated variance 1/β of the
+        targets' noise around the network's outputs (one for all outputs); else None.
 
     See Also
     --------
@@ -336,7 +372,13 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
             return None
         coordinates = target_coordinates(data)
         variance = coordinates.factor
-        if variance < SMALL_TARGET_VARIANCE and self.alpha > STANDARDIZED_ALPHA_LIMIT * variance:
+        # alpha="evidence" measures the penalty against the noise in y's own units.
+        alpha = None if self._uses_evidence else self.alpha
+        if (
+            alpha is not None
+            and variance < SMALL_TARGET_VARIANCE
+            and alpha > STANDARDIZED_ALPHA_LIMIT * variance
+        ):
             warnings.warn(
                 f"The targets' standard deviation is {np.sqrt(variance):.3g}, so alpha="
                 f"{self.alpha:g} weighs on the hidden layers' weights as alpha="
@@ -354,13 +396,24 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         return {}
 
     @over_row_chunks(lambda self: (self.n_outputs_, self.n_outputs_ == 1))
-    def predict(self, X):
-        """Predict the targets of the rows of X.
+    def predict(self, X, return_std=False):
+        """Predict the targets of the rows of X, and with ``return_std`` their uncertainty.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             The input samples.
+
+        return_std : bool, default=False
+            Also return the standard deviation of the predictive distribution of every
+            target, sqrt(1/β + gᵀ A⁻¹ g) in the Laplace approximation: the noise variance
+            ``noise_variance_`` = 1/β plus the variance of the output from the posterior of
+            the parameters, with g the output's gradient with respect to θ at x and A the
+            regularized Gauss-Newton Hessian β G + α (MacKay 1992; the "GLM" predictive of
+            laplace-torch). Needs a fit with ``alpha="evidence"`` and
+            ``loss="squared_error"`` of at most a few thousand parameters (the dense
+            posterior), and X in memory (a NumPy array or SciPy sparse matrix); else a
+            ValueError says what is missing. Costs one forward R-pass over X per parameter.
 
         Returns
         -------
@@ -371,6 +424,10 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
             the range of X's dtype (features near its largest float) are clipped to it.
             Under ``array_api_dispatch``, for X of another array-API namespace, an array of that
             namespace on X's device.
+
+        y_std : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            With ``return_std=True`` only: the predictive standard deviation of each target,
+            in X's floating dtype.
 
         Examples
         --------
@@ -384,9 +441,63 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         True
         """
         self._check_namespace(X, "predict")
+        if return_std:
+            self._check_predictive_std(X)
         Z, _ = self._output(X)
         H = self._loss.link.inverse(Z)
-        return flat(H) if H.shape[1] == 1 else H
+        y = flat(H) if H.shape[1] == 1 else H
+        if not return_std:
+            return y
+        std = self._predictive_std(X, Z.dtype)
+        return y, (std.ravel() if std.shape[1] == 1 else std)
+
+    def _check_predictive_std(self, X):
+        """Refuse ``return_std=True`` without a posterior of the parameters or rows at hand."""
+        check_is_fitted(self)
+        if getattr(self, "_posterior_factor", None) is None:
+            if getattr(self, "noise_variance_", None) is not None:
+                raise ValueError(
+                    f"return_std=True needs the dense posterior of the parameters, which a "
+                    f"fit with alpha='evidence' keeps for at most {DENSE_LIMIT} parameters "
+                    f"within scikit-learn's working_memory; this network has "
+                    f"{self._network.n_params}, whose effective number was estimated "
+                    f"stochastically. Use a smaller network or raise working_memory."
+                )
+            raise ValueError(
+                "return_std=True needs a model fitted with alpha='evidence' and "
+                "loss='squared_error', which estimates the noise variance and the posterior "
+                f"of the parameters; this one was fitted with alpha={self.alpha!r} and "
+                f"loss={_LOSS_OF_OUTPUT[self.out_activation_]!r}."
+            )
+        placement = placement_for_rows(X)
+        if not isinstance(placement, InMemory) or isinstance(placement, OnDevice):
+            raise ValueError(
+                "return_std=True needs X in memory, a NumPy array or SciPy sparse matrix (got "
+                f"{type(X).__module__}.{type(X).__name__}): predict the means where the rows "
+                "are, and the standard deviations of rows brought into memory."
+            )
+
+    def _predictive_std(self, X, dtype):
+        """sqrt(1/β (1 + ‖(J L)ᵀ‖²)) per row and output: A⁻¹ = (1/β) L Lᵀ, J the outputs'
+        Jacobian, one forward R-pass per column of L."""
+        X = check_array(X, accept_sparse=["csr", "csc", "coo"], dtype=(np.float64, np.float32))
+        if sparse.issparse(X):
+            X = X.tocsr()
+        network = self._network
+        theta = network.pack(*self._host_parameters())
+        n_samples, n_outputs = X.shape[0], self.n_outputs_
+        data = DataTerm(
+            network,
+            self._loss,
+            X,
+            np.zeros((n_samples, n_outputs), dtype=X.dtype),
+            np.ones(n_samples, dtype=X.dtype),
+            block_rows(network, X, curvature=True),
+        )
+        variance = np.zeros((n_samples, n_outputs), dtype=np.float64)
+        for column in np.asarray(to_host(self._posterior_factor), dtype=np.float64).T:
+            variance += data.output_jacobian_product(theta, column) ** 2
+        return np.sqrt(self.noise_variance_ * (1.0 + variance)).astype(dtype, copy=False)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -344,8 +344,8 @@ USER_ERRORS = [
             "m.skops",
         ],
         1,
-        "The 'alpha' parameter of BackpropClassifier must be a float in the range [0.0, inf). "
-        "Got -1.0 instead.",
+        "The 'alpha' parameter of BackpropClassifier must be a float in the range [0.0, inf) "
+        "or a str among {'evidence'}. Got -1.0 instead.",
     ),
     (
         [
@@ -731,3 +731,27 @@ def test_loss_reaches_the_regressor_and_its_targets_stay_unscaled(folder, loss):
     # pandas' default CSV parser may miss the last bit of a number (pandas 2.0), which the
     # command line's reader does not: the two fits start from inputs equal to rounding.
     np.testing.assert_allclose(saved.predict(X), expected.predict(X), rtol=1e-10)
+
+
+def test_alpha_evidence_from_the_command_line(folder):
+    status, out, err = run(
+        "fit", "diabetes.csv", "--target", "progression", "--regressor", "--hidden", "3",
+        "--alpha", "evidence", "--no-score", "-q", "-o", "evidence.skops", cwd=folder,
+    )  # fmt: skip
+    assert status == 0, err
+    model = load_model(folder / "evidence.skops")
+    estimator = model.regressor_[-1]
+    assert estimator.alpha == "evidence" and estimator.alpha_.shape == (2,)
+    status, out, err = run("info", "evidence.skops", cwd=folder)
+    assert status == 0, err
+    chosen = ", ".join(f"{value:.4g}" for value in estimator.alpha_)
+    assert f"evidence: {chosen} (per layer), " in out
+    assert f"{estimator.effective_n_parameters_:.1f} effective parameters" in out
+    assert f"noise variance {estimator.noise_variance_:.4g}" in out
+
+
+def test_alpha_must_be_a_number_or_evidence_on_the_command_line(folder):
+    status, _, err = run("fit", "iris.csv", "--target", "species", "--alpha", "strong",
+                           "-o", "m.skops", cwd=folder)  # fmt: skip
+    assert status == 2
+    assert "argument --alpha: expected a number such as 0.5, or 'evidence'; got 'strong'" in err

@@ -352,7 +352,7 @@ def command_info(args):
         listing = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
         rows.append(("features", listing))
     rows += [
-        ("alpha", f"{estimator.alpha:g}"),
+        ("alpha", _alpha_text(estimator)),
         ("method", f"{estimator.method}"),
         (
             "loss",
@@ -372,6 +372,18 @@ def command_info(args):
     for key, value in rows:
         print(f"{key:<{width}}  {value}")
     return 0
+
+
+def _alpha_text(estimator):
+    """The alpha of the info table: the number given, or the evidence's choice and findings."""
+    if not (isinstance(estimator.alpha, str) and estimator.alpha == "evidence"):
+        return f"{estimator.alpha:g}"
+    chosen = ", ".join(f"{value:.4g}" for value in estimator.alpha_)
+    gamma = estimator.effective_n_parameters_
+    text = f"evidence: {chosen} (per layer), {gamma:.1f} effective parameters"
+    if estimator.noise_variance_ is not None:
+        text += f", noise variance {estimator.noise_variance_:.4g}"
+    return text
 
 
 def command_gradcheck(args):

@@ -46,6 +46,18 @@ def _hidden(text):
     return sizes
 
 
+def _alpha(text):
+    """``--alpha 0.5`` → 0.5; ``--alpha evidence`` → "evidence"."""
+    if text.strip().lower() == "evidence":
+        return "evidence"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number such as 0.5, or 'evidence'; got {text!r}"
+        ) from None
+
+
 def _names(text):
     """``--features a,b,c`` → ["a", "b", "c"]."""
     names = [name.strip() for name in text.split(",")]
@@ -104,7 +116,11 @@ def _network_options(parser, *, hidden_default):
         f"(default: {BackpropRegressor().loss})",
     )
     parser.add_argument(
-        "--alpha", type=float, help=f"L2 penalty on the weights (default: {DEFAULTS['alpha']:g})"
+        "--alpha",
+        type=_alpha,
+        metavar="ALPHA",
+        help=f"L2 penalty on the weights, a number, or 'evidence' to let the evidence choose "
+        f"it during the fit (default: {DEFAULTS['alpha']:g})",
     )
     parser.add_argument(
         "--method",

@@ -38,7 +38,7 @@ def placement_for_rows(X):
 
 
 def over_row_chunks(columns):
-    """Decorate a prediction method ``method(self, X)`` so that rows that live in chunks
+    """Decorate a prediction method ``method(self, X, **options)`` so that rows that live in chunks
     elsewhere (on a cluster) are predicted where they are, lazily, chunk by chunk.
 
     ``columns(estimator) -> (n_columns, ravel)`` says what the method returns per row: that
@@ -47,7 +47,11 @@ def over_row_chunks(columns):
 
     def decorate(method):
         @functools.wraps(method)
-        def predict(self, X):
+        def predict(self, X, **options):
+            # Options that ask for more than the predictions (return_std) go to the method,
+            # which says where it can serve them.
+            if any(options.values()):
+                return method(self, X, **options)
             mapped = placement_for_rows(X).map_rows(self, method.__name__, X, columns)
             return method(self, X) if mapped is None else mapped
 

@@ -1,0 +1,363 @@
+"""The evidence framework: the data choose α, and the Laplace approximation gives error bars.
+
+MacKay (1992) and Foresee & Hagan (1997, MATLAB's ``trainbr``). In MacKay's terms the network
+minimizes M(θ) = β E_D + Σ_c α_c E_W,c with E_W,c = ½ Σ Θ² over the non-bias weights of group
+c (one group per layer of weights, or one for all) and E_D the data term's Σ_i w_i cost_i
+(½ Σ_i w_i ‖h − y‖² for the squared error); ours minimizes J = (E_D + Σ_c alpha_c E_W,c) / W,
+so that our ``alpha`` is MacKay's α / β. For the classifier and the Poisson regressor the cost
+is a full negative log-likelihood and β = 1.
+
+Everything here is written against the data-term protocol of ``_objective`` (the sums of
+``loss_sum`` and ``gauss_newton_vector_product_sum``, and the optional dense
+``gauss_newton_matrix_sum``), so it runs wherever the rows live: in memory, on an array-API
+device, on a dask cluster.
+
+With G the Gauss-Newton matrix of E_D at θ (the data term's G·v, a sum over the rows), D the
+diagonal of our alpha_c on the weights, and the biases unpenalized (a flat prior), the weights'
+curvature once the biases have adjusted to them is the Schur complement
+
+    S = G_ww − G_wb G_bb⁺ G_bw,
+
+the weights' block of the posterior covariance is (β (S + D))⁻¹, and the number of
+well-determined weights of group c is
+
+    γ_c = k_c − alpha_c tr_c((S + D)⁻¹)     (one group: Σ_i μ_i / (μ_i + alpha) over the
+                                             eigenvalues μ_i of S, i.e. Σ λ_i / (λ_i + α)
+                                             over those of β S);
+
+the biases count as determined: γ = Σ_c γ_c + (number of biases). S is not formed (see
+:class:`DenseCurvature`): the biases' flat prior is the limit of a Gaussian of tiny precision.
+The updates at a minimum of J are MacKay's
+
+    α_c = γ_c / (2 E_W,c),   β = (N − γ) / (2 E_D),   alpha_c = α_c / β,
+
+with N = W · (number of outputs): a sample weight counts as that many repeated rows, as in
+scikit-learn. They alternate with the optimizer, which starts each round from the previous
+θ, until every alpha_c settles (:func:`settle`).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn import get_config
+
+# Losses whose data term is a full negative log-likelihood (β = 1), and the one with a noise
+# precision β to estimate; the Gamma deviance without its dispersion is neither.
+FIXED_PRECISION = frozenset({"logistic", "softmax", "poisson"})
+ESTIMATED_PRECISION = frozenset({"identity"})
+
+# The evidence rounds: at most MAX_ROUNDS per stage (a stage settles in 4 to 10 on the data
+# of benchmarks/bench_evidence.py; one that does not is degenerate and loses), until every
+# |Δ ln alpha_c| < ALPHA_RTOL.
+MAX_ROUNDS = 15
+ALPHA_RTOL = 1e-2
+START_ALPHA = 1.0
+# Beyond this many parameters (or three dense matrices beyond working_memory) γ is estimated
+# stochastically; the dense matrix costs n_params curvature products and n_params² floats.
+DENSE_LIMIT = 3000
+# Hutchinson's estimator: this many Rademacher probes, CG to this relative residual.
+PROBES = 30
+CG_RTOL = 1e-6
+# The biases' flat prior, as a Gaussian of this precision relative to the mean curvature.
+BIAS_PRECISION = 1e-8
+
+
+def weight_groups(network, per_layer=True):
+    """Integer vector laid out as θ: the group of each non-bias weight (its layer, 0 for the
+    input layer's weights, or 0 for all), −1 on the biases, which are not penalized."""
+    groups = np.full(network.n_params, -1, dtype=np.intp)
+    for layer, (W, _) in enumerate(network.unpack(groups)):
+        W[...] = layer if per_layer else 0
+    return groups
+
+
+def check_evidence_loss(loss_name):
+    """Refuse a loss whose evidence is not defined here; return whether β is estimated."""
+    if loss_name in ESTIMATED_PRECISION:
+        return True
+    if loss_name in FIXED_PRECISION:
+        return False
+    raise ValueError(
+        f"alpha='evidence' needs a cost that is a negative log-likelihood: the squared error, "
+        f"the cross-entropy or the Poisson deviance; the {loss_name!r} outputs' cost leaves "
+        f"the Gamma dispersion unknown. Give alpha a number, chosen by a grid search."
+    )
+
+
+def dense_fits(n_params):
+    """Whether the dense Gauss-Newton matrix of ``n_params`` parameters is built: at most
+    :data:`DENSE_LIMIT` parameters, and three such matrices within ``working_memory``."""
+    working_memory = get_config()["working_memory"] * 2**20
+    return n_params <= DENSE_LIMIT and 3 * 8 * n_params**2 <= working_memory
+
+
+def gauss_newton_matrix(data, theta):
+    """G of the data term at θ, dense and symmetric: from the data term's own dense G where it
+    has one (from forward R-passes, within ``working_memory``), else from one G·e_j product
+    per parameter."""
+    dense = getattr(data, "gauss_newton_matrix_sum", None)
+    if dense is not None:
+        G = dense(theta, get_config()["working_memory"] * 2**20)
+        if G is not None:
+            return G
+    n = data.network.n_params
+    G = np.empty((n, n), dtype=np.float64)
+    e = np.zeros(n, dtype=np.float64)
+    out = np.empty(n, dtype=np.float64)
+    for j in range(n):
+        e[j] = 1.0
+        data.gauss_newton_vector_product_sum(theta, e, out)
+        G[:, j] = out
+        e[j] = 0.0
+    G += G.T
+    G *= 0.5
+    return G
+
+
+def _per_weight(alphas, groups):
+    """Our alpha_c on each parameter of its group, 0 on the biases."""
+    return np.where(groups >= 0, np.asarray(alphas, dtype=np.float64)[np.maximum(groups, 0)], 0.0)
+
+
+class DenseCurvature:
+    """γ_c and ln det from the dense G, exactly.
+
+    The biases' flat prior is taken as the limit of a Gaussian of tiny precision
+    ε = :data:`BIAS_PRECISION` times the mean of G's diagonal: M = G + D + ε P_b is then
+    positive definite even where a bias has no curvature (a unit that no longer reaches the
+    output), and the weights' block of M⁻¹ is (S + D)⁻¹ up to terms of order ε, without
+    forming S (whose subtraction loses every digit when G_bb is ill-conditioned, as it is for
+    nearly dead units). One Cholesky factorization gives the diagonal of M⁻¹ and ln det M.
+
+    Parameters
+    ----------
+    G : ndarray of shape (n_params, n_params)
+        The Gauss-Newton matrix of the data term (a sum over rows), from
+        :func:`gauss_newton_matrix`.
+    groups : ndarray of shape (n_params,)
+        :func:`weight_groups`.
+    """
+
+    exact = True
+
+    def __init__(self, G, groups):
+        self.G, self.groups = G, groups
+        self.n_biases = int(np.sum(groups < 0))
+        scale = float(np.mean(np.diag(G))) if G.size else 1.0
+        self.bias_precision = BIAS_PRECISION * max(scale, np.finfo(np.float64).tiny)
+
+    def diagonal(self, alphas):
+        """The diagonal of G + D + ε P_b, laid out as θ."""
+        diagonal = _per_weight(alphas, self.groups)
+        diagonal[self.groups < 0] = self.bias_precision
+        return diagonal
+
+    def traces(self, alphas):
+        """tr_c(M⁻¹) of every group (over its weights) and ln det M."""
+        M = self.G + np.diag(self.diagonal(alphas))
+        try:
+            C = np.linalg.cholesky(M)
+            C_inverse = np.linalg.solve(C, np.eye(M.shape[0]))
+            diagonal = np.einsum("ij,ij->j", C_inverse, C_inverse)
+            log_det = 2.0 * float(np.sum(np.log(np.diag(C))))
+        except np.linalg.LinAlgError:  # round-off broke the factorization: the eigenvalues
+            values, vectors = np.linalg.eigh(0.5 * (M + M.T))
+            values = np.maximum(values, np.finfo(np.float64).tiny)
+            diagonal = np.einsum("ij,j,ij->i", vectors, 1.0 / values, vectors)
+            log_det = float(np.sum(np.log(values)))
+        on_weights = self.groups >= 0
+        n_groups = len(alphas)
+        traces = np.bincount(self.groups[on_weights], diagonal[on_weights], minlength=n_groups)
+        return traces, log_det
+
+    def gammas(self, alphas):
+        """γ_c of every group, and ln det(G + D + ε P_b)."""
+        traces, log_det = self.traces(alphas)
+        return self.sizes(len(alphas)) - np.asarray(alphas) * traces, log_det
+
+    def sizes(self, n_groups):
+        """k_c, the number of weights of every group."""
+        return np.bincount(self.groups[self.groups >= 0], minlength=n_groups).astype(np.float64)
+
+
+class StochasticCurvature:
+    """γ_c estimated from G·v products alone: Hutchinson's estimator with conjugate gradients.
+
+    E[z ⊙ (M⁻¹ z)] is the diagonal of M⁻¹ for Rademacher z; with z on the weights and 0 on
+    the biases, and M = G + D + ε on the biases (ε a tiny jitter that keeps M definite where a
+    bias has no curvature), its weights' entries are those of (S + D)⁻¹, whose sums over the
+    groups give γ_c = k_c − alpha_c tr_c((S + D)⁻¹). Each probe costs one CG solve; the memory
+    is a few vectors of θ's size. The estimate is unbiased; ``standard_errors`` are the
+    probes' own (for one group at most √(2 k / m) for m probes, as the eigenvalues of
+    alpha (S + alpha I)⁻¹ lie in (0, 1]). ln det is not estimated.
+    """
+
+    exact = False
+
+    def __init__(self, data, theta, groups, probes=PROBES, random_state=0):
+        self.data, self.theta, self.groups = data, theta, groups
+        self.probes = probes
+        self.random_state = random_state
+        self.n_biases = int(np.sum(groups < 0))
+        self.standard_errors = None
+        self.n_products = 0
+
+    def sizes(self, n_groups):
+        """k_c, the number of weights of every group."""
+        return np.bincount(self.groups[self.groups >= 0], minlength=n_groups).astype(np.float64)
+
+    def gammas(self, alphas):
+        """Estimates of γ_c of every group (their ``standard_errors``), and None for ln det."""
+        rng = np.random.default_rng(self.random_state)
+        alphas = np.asarray(alphas, dtype=np.float64)
+        diagonal = _per_weight(alphas, self.groups)
+        jitter = 1e-8 * float(np.min(alphas))
+        diagonal[self.groups < 0] = jitter
+        out = np.empty(self.groups.size, dtype=np.float64)
+        on_weights = self.groups >= 0
+
+        def product(v):
+            self.data.gauss_newton_vector_product_sum(self.theta, v, out)
+            self.n_products += 1
+            return out + diagonal * v
+
+        n_groups = len(alphas)
+        samples = np.empty((self.probes, n_groups))
+        for probe in range(self.probes):
+            z = np.where(on_weights, rng.choice([-1.0, 1.0], size=self.groups.size), 0.0)
+            x = conjugate_gradient(product, z, CG_RTOL, maxiter=10 * self.groups.size)
+            samples[probe] = np.bincount(
+                self.groups[on_weights], (z * x)[on_weights], minlength=n_groups
+            )
+        samples *= alphas
+        self.standard_errors = np.std(samples, axis=0, ddof=1) / np.sqrt(self.probes)
+        return self.sizes(n_groups) - samples.mean(axis=0), None
+
+
+def conjugate_gradient(product, b, rtol, maxiter):
+    """Solve M x = b for symmetric positive definite M given by ``product(v) = M v``."""
+    x = np.zeros_like(b)
+    r = b.copy()
+    p = r.copy()
+    rs = float(r @ r)
+    target = (rtol**2) * rs
+    for _ in range(maxiter):
+        if rs <= target:
+            break
+        Mp = product(p)
+        step = rs / float(p @ Mp)
+        x += step * p
+        r -= step * Mp
+        rs_new = float(r @ r)
+        p = r + (rs_new / rs) * p
+        rs = rs_new
+    return x
+
+
+def curvature_at(data, theta, groups, random_state=0):
+    """:class:`DenseCurvature` where the dense matrix fits, else :class:`StochasticCurvature`."""
+    if dense_fits(groups.size):
+        return DenseCurvature(gauss_newton_matrix(data, theta), groups)
+    return StochasticCurvature(data, theta, groups, random_state=random_state)
+
+
+@dataclass
+class Evidence:
+    """What the evidence says at θ, a minimum of J for the given alphas.
+
+    Attributes
+    ----------
+    alphas : ndarray of shape (n_groups,)
+        Our alpha_c at which θ minimizes J.
+    gammas : ndarray of shape (n_groups,)
+        γ_c, the well-determined weights of every group.
+    gamma : float
+        γ = Σ_c γ_c + number of biases: the effective number of parameters.
+    beta : float
+        The noise precision β re-estimated (1 where it is fixed).
+    updates : ndarray of shape (n_groups,)
+        The re-estimated alpha_c = α_c / β.
+    log_evidence : float or None
+        ln p(D | α, β) in the Laplace approximation, with the α and β at which θ was fitted
+        (β re-estimated where it is not fixed); None where ln det A is not computed.
+    curvature : DenseCurvature or StochasticCurvature
+        Where they come from.
+    """
+
+    alphas: np.ndarray
+    gammas: np.ndarray
+    gamma: float
+    beta: float
+    updates: np.ndarray
+    log_evidence: float | None
+    curvature: object
+
+
+def evidence_at(data, theta, alphas, groups, n_outputs, estimate_beta, random_state=0):
+    """The :class:`Evidence` at θ, a minimum of J for our ``alphas`` (one per group)."""
+    alphas = np.asarray(alphas, dtype=np.float64)
+    n_groups = alphas.size
+    curvature = curvature_at(data, theta, groups, random_state)
+    sizes = curvature.sizes(n_groups)
+    gammas, log_det = curvature.gammas(alphas)
+    gammas = np.clip(gammas, 0.0, sizes)
+    gamma = float(np.sum(gammas)) + curvature.n_biases
+    on_weights = groups >= 0
+    squared = np.bincount(groups[on_weights], theta[on_weights] ** 2, minlength=n_groups)
+    e_w = 0.5 * squared
+    e_d = float(data.loss_sum(theta))
+    n_data = data.total_weight * n_outputs
+    tiny = np.finfo(np.float64).tiny
+    if estimate_beta:
+        # β = (N − γ) / (2 E_D); N − γ at least 1, so that β stays finite and positive.
+        beta = max(n_data - gamma, 1.0) / max(2.0 * e_d, tiny)
+    else:
+        beta = 1.0
+    # α_c = γ_c / (2 E_W,c), kept positive for a group whose weights or γ_c vanish.
+    updates = np.maximum(gammas, 1e-8) / np.maximum(2.0 * e_w, tiny) / beta
+    log_evidence = None
+    if log_det is not None:
+        # ln det A = ln det(β (G + D + ε P_b)); α_c = alpha_c β.
+        log_det_A = log_det + theta.size * np.log(beta)
+        log_evidence = (
+            -beta * (e_d + float(alphas @ e_w))
+            - 0.5 * log_det_A
+            + 0.5 * float(sizes @ np.log(alphas * beta))
+            + 0.5 * curvature.n_biases * np.log(2 * np.pi)
+        )
+        if estimate_beta:
+            log_evidence += 0.5 * n_data * (np.log(beta) - np.log(2 * np.pi))
+        log_evidence = float(log_evidence)
+    return Evidence(alphas, gammas, gamma, beta, updates, log_evidence, curvature)
+
+
+def settle(minimize_at, data, theta, alphas, groups, n_outputs, estimate_beta, max_rounds):
+    """Alternate the minimization of J with MacKay's updates until the alphas settle.
+
+    ``minimize_at(alphas, theta) -> theta`` minimizes J with our alphas (one per group) from
+    θ. Returns θ, the alphas it minimizes J for, the :class:`Evidence` there and whether the
+    alphas settled (every |Δ ln alpha_c| < :data:`ALPHA_RTOL`) within ``max_rounds``.
+    """
+    alphas = np.asarray(alphas, dtype=np.float64)
+    theta = minimize_at(alphas, theta)
+    for _ in range(max_rounds):
+        evidence = evidence_at(data, theta, alphas, groups, n_outputs, estimate_beta)
+        change = np.max(np.abs(np.log(evidence.updates / alphas)))
+        if change < ALPHA_RTOL:
+            return theta, alphas, evidence, True
+        alphas = evidence.updates
+        theta = minimize_at(alphas, theta)
+    evidence = evidence_at(data, theta, alphas, groups, n_outputs, estimate_beta)
+    return theta, alphas, evidence, False
+
+
+def posterior_factor(curvature, alphas):
+    """L with (G + D)⁻¹ = L Lᵀ (a pseudo-inverse where a bias has no curvature).
+
+    The posterior covariance of θ in the Laplace approximation is A⁻¹ = (1/β) L Lᵀ.
+    """
+    A = curvature.G + np.diag(_per_weight(alphas, curvature.groups))
+    values, vectors = np.linalg.eigh(0.5 * (A + A.T))
+    floor = max(values[-1], 0.0) * A.shape[0] * np.finfo(np.float64).eps
+    keep = values > floor
+    return vectors[:, keep] / np.sqrt(values[keep])

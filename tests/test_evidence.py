@@ -1,0 +1,422 @@
+"""alpha="evidence": γ, the updates, the log evidence and the predictive standard deviation
+against an independent dense computation (a Jacobian by central differences, NumPy's
+eigenvalues and determinants), the stochastic γ against the exact one, and the errors."""
+
+import re
+
+import numpy as np
+import pytest
+from scipy import sparse
+from sklearn import config_context
+from sklearn.datasets import make_classification, make_friedman1
+from sklearn.utils._param_validation import InvalidParameterError
+
+from sklearn_bp import BackpropClassifier, BackpropRegressor, load_model, save_model
+from sklearn_bp._evidence import (
+    PROBES,
+    DenseCurvature,
+    StochasticCurvature,
+    evidence_at,
+    gauss_newton_matrix,
+    weight_groups,
+)
+from tests.support import array_api_unavailable, fit_objective
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def output_layer_input(thetas, X):
+    """z(L) of every row, written from the course's formulas with Θ(l) = [b | Wᵀ]."""
+    a = X
+    for layer, theta in enumerate(thetas):
+        z = a @ theta[:, 1:].T + theta[:, 0]
+        a = sigmoid(z) if layer < len(thetas) - 1 else z
+    return a
+
+
+def numerical_jacobian(network, theta, X, epsilon=1e-6):
+    """∂z(L)/∂θ of every row and output, shape (n_rows, n_outputs, n_params), by central
+    differences."""
+
+    def z(flat):
+        return output_layer_input(network.thetas(flat), X)
+
+    columns = []
+    for j in range(theta.size):
+        step = np.zeros_like(theta)
+        step[j] = epsilon
+        columns.append((z(theta + step) - z(theta - step)) / (2 * epsilon))
+    return np.stack(columns, axis=-1)
+
+
+def regression_data(n=40, n_features=3, noise=0.3, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-2, 2, size=(n, n_features))
+    y = np.sin(X[:, 0]) + 0.5 * X[:, 1] + noise * rng.normal(size=n)
+    return X, y
+
+
+def reference_evidence(J_rows, residual_sum, theta, groups, alphas, n_data, beta_fixed=None):
+    """γ, β, the updated alphas and the log evidence from the dense G = Σ Jᵀ w J, independently.
+
+    γ_c = k_c − alpha_c tr_c((S + D)⁻¹) with S the Schur complement of the biases' block, the
+    log evidence with ln det A from NumPy's slogdet of β (G + D) (the biases' block is regular
+    here, so its pseudo-determinant is its determinant), the biases' flat prior taken as a
+    Gaussian of precision 1e-8 times the mean of G's diagonal, as documented.
+    """
+    w, b = groups >= 0, groups < 0
+    # The biases' flat prior as the documented Gaussian of precision 1e-8 mean(diag G).
+    G = J_rows + np.diag(np.where(b, 1e-8 * np.mean(np.diag(J_rows)), 0.0))
+    D = np.diag(np.asarray(alphas)[groups[w]])
+    S = G[np.ix_(w, w)] - G[np.ix_(w, b)] @ np.linalg.solve(G[np.ix_(b, b)], G[np.ix_(b, w)])
+    inverse = np.linalg.inv(S + D)
+    n_groups = len(alphas)
+    sizes = np.array([np.sum(groups == c) for c in range(n_groups)], dtype=float)
+    traces = np.array([np.sum(np.diag(inverse)[groups[w] == c]) for c in range(n_groups)])
+    gammas = sizes - np.asarray(alphas) * traces
+    gamma = gammas.sum() + b.sum()
+    e_w = np.array([0.5 * np.sum(theta[groups == c] ** 2) for c in range(n_groups)])
+    if beta_fixed is None:
+        beta = (n_data - gamma) / (2 * residual_sum)
+    else:
+        beta = beta_fixed
+    updates = gammas / (2 * e_w) / beta
+    full_D = np.zeros_like(G)
+    full_D[np.ix_(w, w)] = D
+    _, log_det = np.linalg.slogdet(beta * (G + full_D))
+    log_evidence = (
+        -beta * (residual_sum + np.asarray(alphas) @ e_w)
+        - 0.5 * log_det
+        + 0.5 * sizes @ np.log(np.asarray(alphas) * beta)
+        + 0.5 * b.sum() * np.log(2 * np.pi)
+    )
+    if beta_fixed is None:
+        log_evidence += 0.5 * n_data * (np.log(beta) - np.log(2 * np.pi))
+    return gammas, gamma, beta, updates, log_evidence
+
+
+@pytest.mark.parametrize("per_layer", [False, True])
+def test_gamma_updates_and_log_evidence_match_a_dense_computation(per_layer):
+    X, y = regression_data()
+    weight = np.random.RandomState(1).uniform(0.5, 2.0, size=y.size)
+    objective = fit_objective(
+        BackpropRegressor(hidden_layer_sizes=(4,), alpha=1.0), X, y, sample_weight=weight
+    )
+    data, network = objective.data, objective.network
+    theta = network.initial_theta(np.random.RandomState(0))
+    groups = weight_groups(network, per_layer)
+    alphas = [0.7, 0.2] if per_layer else [0.5]
+
+    jacobian = numerical_jacobian(network, theta, X)[:, 0, :]
+    G = jacobian.T @ (weight[:, None] * jacobian)
+    np.testing.assert_allclose(gauss_newton_matrix(data, theta), G, rtol=1e-6, atol=1e-8)
+
+    residual = output_layer_input(network.thetas(theta), X)[:, 0] - y
+    expected = reference_evidence(
+        G, 0.5 * np.sum(weight * residual**2), theta, groups, alphas, weight.sum()
+    )
+    evidence = evidence_at(data, theta, alphas, groups, 1, True)
+    np.testing.assert_allclose(evidence.gammas, expected[0], rtol=1e-6)
+    assert evidence.gamma == pytest.approx(expected[1], rel=1e-6)
+    assert evidence.beta == pytest.approx(expected[2], rel=1e-6)
+    np.testing.assert_allclose(evidence.updates, expected[3], rtol=1e-6)
+    assert evidence.log_evidence == pytest.approx(expected[4], rel=1e-6)
+
+
+def test_one_group_gamma_is_the_eigenvalue_sum():
+    """With one α: γ_w = Σ μ_i / (μ_i + α) over the eigenvalues μ_i of S (MacKay's form)."""
+    X, y = regression_data(n=30)
+    objective = fit_objective(BackpropRegressor(hidden_layer_sizes=(3,), alpha=1.0), X, y)
+    data, network = objective.data, objective.network
+    theta = network.initial_theta(np.random.RandomState(2))
+    groups = weight_groups(network, per_layer=False)
+    G = gauss_newton_matrix(data, theta)
+    w, b = groups >= 0, groups < 0
+    G_flat = G + np.diag(np.where(b, 1e-8 * np.mean(np.diag(G)), 0.0))
+    G_bb = G_flat[np.ix_(b, b)]
+    S = G[np.ix_(w, w)] - G[np.ix_(w, b)] @ np.linalg.solve(G_bb, G[np.ix_(b, w)])
+    mu = np.clip(np.linalg.eigvalsh(S), 0, None)
+    gammas, _ = DenseCurvature(G, groups).gammas([0.3])
+    assert gammas[0] == pytest.approx(np.sum(mu / (mu + 0.3)), rel=1e-6)
+
+
+def test_classifier_gamma_uses_the_cross_entropy_curvature():
+    """Binary logistic outputs: G = Σ Jᵀ w h (1 − h) J, β = 1."""
+    X, y = make_classification(n_samples=40, n_features=3, n_informative=2, n_redundant=0,
+                               random_state=0)  # fmt: skip
+    objective = fit_objective(BackpropClassifier(hidden_layer_sizes=(3,), alpha=1.0), X, y)
+    data, network = objective.data, objective.network
+    theta = network.initial_theta(np.random.RandomState(0))
+    groups = weight_groups(network, per_layer=True)
+    z = output_layer_input(network.thetas(theta), X)[:, 0]
+    h = sigmoid(z)
+    jacobian = numerical_jacobian(network, theta, X)[:, 0, :]
+    G = jacobian.T @ ((h * (1 - h))[:, None] * jacobian)
+    cross_entropy = -np.sum(y * np.log(h) + (1 - y) * np.log(1 - h))
+    alphas = [0.4, 0.9]
+    expected = reference_evidence(G, cross_entropy, theta, groups, alphas, y.size, beta_fixed=1)
+    evidence = evidence_at(data, theta, alphas, groups, 1, False)
+    assert evidence.beta == 1.0
+    np.testing.assert_allclose(evidence.gammas, expected[0], rtol=1e-6)
+    np.testing.assert_allclose(evidence.updates, expected[3], rtol=1e-6)
+    assert evidence.log_evidence == pytest.approx(expected[4], rel=1e-6)
+
+
+def test_fitted_attributes_are_a_fixed_point_of_the_updates():
+    X, y = regression_data(n=60)
+    regressor = BackpropRegressor(hidden_layer_sizes=(4,), alpha="evidence", random_state=0)
+    regressor.fit(X, y)
+    assert regressor.alpha_.shape == (2,)
+    assert np.all(regressor.alpha_ > 0)
+    n_params = sum(W.size + b.size for W, b in zip(regressor.coefs_, regressor.intercepts_))
+    assert 4 + 1 < regressor.effective_n_parameters_ < n_params  # biases count as determined
+    # At the fitted θ, an independent computation re-estimates alpha_ within the tolerance.
+    network = regressor._network
+    theta = network.pack(regressor.coefs_, regressor.intercepts_)
+    jacobian = numerical_jacobian(network, theta, X)[:, 0, :]
+    G = jacobian.T @ jacobian
+    residual = regressor.predict(X) - y
+    per_layer = not np.isclose(regressor.alpha_[0], regressor.alpha_[1], rtol=1e-12)
+    groups = weight_groups(network, per_layer)
+    alphas = regressor.alpha_ if per_layer else regressor.alpha_[:1]
+    _, gamma, beta, updates, log_evidence = reference_evidence(
+        G, 0.5 * np.sum(residual**2), theta, groups, alphas, y.size
+    )
+    np.testing.assert_allclose(updates, alphas, rtol=0.02)
+    assert regressor.effective_n_parameters_ == pytest.approx(gamma, rel=1e-4)
+    assert regressor.noise_variance_ == pytest.approx(1 / beta, rel=1e-4)
+    assert regressor.log_evidence_ == pytest.approx(log_evidence, rel=1e-4)
+
+
+def test_predictive_std_matches_an_independent_laplace_computation():
+    X, y = regression_data(n=50)
+    regressor = BackpropRegressor(hidden_layer_sizes=(3,), alpha="evidence", random_state=0)
+    regressor.fit(X, y)
+    X_new = np.random.RandomState(5).uniform(-3, 3, size=(7, 3))
+    mean, std = regressor.predict(X_new, return_std=True)
+    np.testing.assert_array_equal(mean, regressor.predict(X_new))
+
+    network = regressor._network
+    theta = network.pack(regressor.coefs_, regressor.intercepts_)
+    beta = 1 / regressor.noise_variance_
+    jacobian = numerical_jacobian(network, theta, X)[:, 0, :]
+    penalty = np.zeros(theta.size)
+    for alpha, (W, _) in zip(regressor.alpha_, network.unpack(penalty)):
+        W[...] = alpha
+    A = beta * (jacobian.T @ jacobian + np.diag(penalty))
+    g = numerical_jacobian(network, theta, X_new)[:, 0, :]
+    expected = np.sqrt(1 / beta + np.einsum("ij,ij->i", g, np.linalg.solve(A, g.T).T))
+    np.testing.assert_allclose(std, expected, rtol=1e-5)
+    assert np.all(std > np.sqrt(regressor.noise_variance_))
+
+
+def test_predictive_std_of_several_outputs_sparse_and_float32():
+    X, y = regression_data(n=50)
+    Y = np.column_stack([y, -2 * y + 0.1])
+    regressor = BackpropRegressor(hidden_layer_sizes=(3,), alpha="evidence", random_state=0)
+    regressor.fit(X, Y)
+    mean, std = regressor.predict(X[:5], return_std=True)
+    assert mean.shape == std.shape == (5, 2)
+    _, std_sparse = regressor.predict(sparse.csr_matrix(X[:5]), return_std=True)
+    np.testing.assert_allclose(std_sparse, std, rtol=1e-12)
+    _, std32 = regressor.predict(X[:5].astype(np.float32), return_std=True)
+    assert std32.dtype == np.float32
+    np.testing.assert_allclose(std32, std, rtol=1e-4)
+
+
+def test_stochastic_gamma_agrees_with_the_exact_one_within_its_standard_error():
+    X, y = regression_data(n=60, n_features=5)
+    objective = fit_objective(BackpropRegressor(hidden_layer_sizes=(6,), alpha=1.0), X, y)
+    data, network = objective.data, objective.network
+    theta = network.initial_theta(np.random.RandomState(0))
+    groups = weight_groups(network, per_layer=True)
+    alphas = [0.5, 0.1]
+    exact, _ = DenseCurvature(gauss_newton_matrix(data, theta), groups).gammas(alphas)
+    stochastic = StochasticCurvature(data, theta, groups, probes=PROBES, random_state=0)
+    estimate, log_det = stochastic.gammas(alphas)
+    assert log_det is None
+    sizes = stochastic.sizes(2)
+    # The documented bound on the standard error, √(2 k_c / m), and the probes' own.
+    assert np.all(stochastic.standard_errors <= np.sqrt(2 * sizes / PROBES))
+    assert np.all(np.abs(estimate - exact) <= 4 * stochastic.standard_errors)
+
+
+def test_a_network_beyond_the_dense_limit_estimates_gamma_and_refuses_return_std():
+    X, y = regression_data(n=60)
+    regressor = BackpropRegressor(hidden_layer_sizes=(4,), alpha="evidence", random_state=0)
+    with config_context(working_memory=0.005):  # 5 kB: no dense matrix of 21 parameters
+        regressor.fit(X, y)
+    assert regressor.log_evidence_ is None
+    assert regressor.noise_variance_ > 0 and regressor.effective_n_parameters_ > 5
+    with pytest.raises(ValueError, match="return_std=True needs the dense posterior"):
+        regressor.predict(X, return_std=True)
+
+
+def test_sample_weights_count_as_repeated_rows():
+    X, y = regression_data(n=30)
+    weight = np.arange(30) % 3
+    weighted = BackpropRegressor(hidden_layer_sizes=(3,), alpha="evidence", random_state=0)
+    weighted.fit(X, y, sample_weight=weight)
+    repeated = BackpropRegressor(hidden_layer_sizes=(3,), alpha="evidence", random_state=0)
+    repeated.fit(np.repeat(X, weight, axis=0), np.repeat(y, weight))
+    np.testing.assert_allclose(weighted.alpha_, repeated.alpha_, rtol=1e-5)
+    assert weighted.noise_variance_ == pytest.approx(repeated.noise_variance_, rel=1e-5)
+    assert weighted.log_evidence_ == pytest.approx(repeated.log_evidence_, rel=1e-5)
+
+
+def test_classifier_with_class_weights():
+    X, y = make_classification(n_samples=80, n_features=4, weights=[0.8], random_state=0)
+    classifier = BackpropClassifier(
+        hidden_layer_sizes=(3,), alpha="evidence", class_weight="balanced", random_state=0
+    ).fit(X, y)
+    assert classifier.noise_variance_ is None
+    assert np.all(classifier.alpha_ > 0) and classifier.log_evidence_ < 0
+    assert classifier.score(X, y) > 0.8
+
+
+def test_warm_start_continues_from_the_chosen_alpha():
+    X, y = regression_data(n=60)
+    regressor = BackpropRegressor(
+        hidden_layer_sizes=(4,), alpha="evidence", warm_start=True, random_state=0
+    ).fit(X, y)
+    alpha, n_iter = regressor.alpha_.copy(), len(regressor.loss_curve_)
+    regressor.fit(X, y)
+    np.testing.assert_allclose(regressor.alpha_, alpha, rtol=0.05)
+    assert len(regressor.loss_curve_) >= n_iter
+
+
+def test_a_fit_with_a_number_clears_the_evidence():
+    X, y = regression_data(n=40)
+    regressor = BackpropRegressor(hidden_layer_sizes=(3,), alpha="evidence", random_state=0)
+    regressor.fit(X, y).set_params(alpha=1.0).fit(X, y)
+    assert regressor.alpha_ is None and regressor.noise_variance_ is None
+    with pytest.raises(
+        ValueError, match=re.escape("fitted with alpha=1.0 and loss='squared_error'")
+    ):
+        regressor.predict(X, return_std=True)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (
+            {"early_stopping": True},
+            "alpha='evidence' chooses the penalty from all the training rows, and "
+            "early_stopping would hold some out",
+        ),
+        ({"loss": "gamma"}, "the 'gamma' outputs' cost leaves the Gamma dispersion unknown"),
+    ],
+)
+def test_refused_combinations_leave_the_estimator_as_it_was(params, message):
+    X, y = regression_data(n=40)
+    regressor = BackpropRegressor(hidden_layer_sizes=(3,), alpha="evidence", random_state=0)
+    regressor.fit(X, np.abs(y) + 0.1)
+    before = dict(vars(regressor))
+    regressor.set_params(**params)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        regressor.fit(X, np.abs(y) + 0.1)
+    after = {key: value for key, value in vars(regressor).items() if key not in params}
+    assert after.keys() == {key for key in before if key not in params}
+    np.testing.assert_array_equal(regressor.alpha_, before["alpha_"])
+    assert regressor.log_evidence_ == before["log_evidence_"]
+
+
+def test_return_std_errors():
+    X, y = regression_data(n=40)
+    plain = BackpropRegressor(hidden_layer_sizes=(3,), random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match=re.escape("return_std=True needs a model fitted with")):
+        plain.predict(X, return_std=True)
+    poisson = BackpropRegressor(
+        hidden_layer_sizes=(3,), loss="poisson", alpha="evidence", random_state=0
+    ).fit(X, np.round(np.abs(y) * 3))
+    assert poisson.noise_variance_ is None and poisson.alpha_.shape == (2,)
+    with pytest.raises(ValueError, match="loss='poisson'"):
+        poisson.predict(X, return_std=True)
+
+
+def test_alpha_must_be_a_number_or_evidence():
+    with pytest.raises(InvalidParameterError, match=re.escape("or a str among {'evidence'}")):
+        BackpropRegressor(alpha="evidance").fit(*regression_data(n=10))
+
+
+def test_skops_round_trip_keeps_the_evidence(tmp_path):
+    X, y = regression_data(n=40)
+    regressor = BackpropRegressor(hidden_layer_sizes=(3,), alpha="evidence", random_state=0)
+    regressor.fit(X, y)
+    save_model(regressor, tmp_path / "model.skops")
+    loaded = load_model(tmp_path / "model.skops")
+    for name in ("alpha_", "effective_n_parameters_", "log_evidence_", "noise_variance_"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(regressor, name))
+    np.testing.assert_array_equal(
+        loaded.predict(X, return_std=True)[1], regressor.predict(X, return_std=True)[1]
+    )
+
+
+def test_coverage_of_the_predictive_intervals_on_friedman1():
+    """A coarse check of calibration (the benchmark measures it on more rows)."""
+    X, y = make_friedman1(n_samples=500, noise=1.0, random_state=0)
+    regressor = BackpropRegressor(hidden_layer_sizes=(8,), alpha="evidence", random_state=0)
+    regressor.fit(X[:300], y[:300])
+    mean, std = regressor.predict(X[300:], return_std=True)
+    covered = np.mean(np.abs(y[300:] - mean) <= 1.96 * std)
+    assert 0.85 <= covered <= 0.99
+
+
+def test_every_placement_gives_the_evidence_of_the_rows_in_memory():
+    """The evidence asks the data term for sums and G·v only: on an array-API device and on
+    a dask cluster it finds what it finds in memory."""
+    X, y = regression_data(n=40)
+
+    def make():
+        return BackpropRegressor(hidden_layer_sizes=(2,), alpha="evidence", random_state=0)
+
+    memory = make().fit(X, y)
+    if array_api_unavailable() is None:
+        xp = pytest.importorskip("array_api_strict")
+        with config_context(array_api_dispatch=True):
+            device = make().fit(xp.asarray(X), xp.asarray(y))
+            with pytest.raises(ValueError, match="return_std=True needs X in memory"):
+                device.predict(xp.asarray(X), return_std=True)
+        np.testing.assert_allclose(np.asarray(device.alpha_), memory.alpha_, rtol=1e-6)
+        assert device.log_evidence_ == pytest.approx(memory.log_evidence_, rel=1e-6)
+    distributed = pytest.importorskip("distributed")
+    da = pytest.importorskip("dask.array")
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
+    ) as cluster, distributed.Client(cluster):  # fmt: skip
+        on_cluster = make().fit(da.from_array(X, chunks=(17, -1)), da.from_array(y, chunks=17))
+    np.testing.assert_allclose(on_cluster.alpha_, memory.alpha_, rtol=1e-6)
+    assert on_cluster.noise_variance_ == pytest.approx(memory.noise_variance_, rel=1e-6)
+    np.testing.assert_allclose(
+        on_cluster.predict(X[:5], return_std=True)[1],
+        memory.predict(X[:5], return_std=True)[1],
+        rtol=1e-5,
+    )
+
+
+def test_the_dense_gauss_newton_matrix_equals_its_products():
+    """The data term's G from R-passes equals its G·e_j products, for every loss's outputs;
+    beyond ``max_bytes`` it leaves them to the caller."""
+    X, y = regression_data(n=30)
+    labels = np.digitize(y, [-0.5, 0.5])  # three classes
+    for estimator, target in [
+        (BackpropRegressor(hidden_layer_sizes=(3,), alpha=1.0), np.column_stack([y, y**2])),
+        (BackpropRegressor(hidden_layer_sizes=(3,), alpha=1.0, loss="poisson"), labels),
+        (BackpropClassifier(hidden_layer_sizes=(3,), alpha=1.0), labels),
+        (BackpropClassifier(hidden_layer_sizes=(3,), alpha=1.0, out_activation="softmax"), labels),
+    ]:
+        data = fit_objective(estimator, X, target).data
+        theta = data.network.initial_theta(np.random.RandomState(0))
+        columns = []
+        for j in range(theta.size):
+            e, out = np.zeros(theta.size), np.empty(theta.size)
+            e[j] = 1.0
+            data.gauss_newton_vector_product_sum(theta, e, out)
+            columns.append(out)
+        products = np.column_stack(columns)
+        np.testing.assert_allclose(
+            data.gauss_newton_matrix_sum(theta, 2**30), products, rtol=1e-10, atol=1e-12
+        )
+        assert data.gauss_newton_matrix_sum(theta, 100) is None

@@ -42,7 +42,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn_bp import BackpropClassifier
 from sklearn_bp._fixes import to_host
 from sklearn_bp._objective import BackpropObjective
-from sklearn_bp._optimize import blas_threads_for
+from sklearn_bp._optimize import evaluation_threads
 
 # The targets for a GPU on 10000×784, (256, 256): against the NumPy path on a 2-core
 # machine like the one of docs/performance.rst.
@@ -125,7 +125,8 @@ def measure(label, xp, device, gpu, X, y, hidden, repeat, iterations):
         estimator = BackpropClassifier(hidden, alpha=1e-4, random_state=0)
         objective, theta = objective_of(estimator, X_there, y_there)
         # NumPy's BLAS threads as a fit sets them.
-        with blas_threads_for(objective.data.largest_product_flops()):
+        data = objective.data
+        with evaluation_threads(data.largest_product_flops(), data.block_count()):
             evaluation = median_spread(lambda: objective.loss_gradient(theta), repeat)
         transfers = (0.0, 0.0, 0.0)
         if xp is not None:

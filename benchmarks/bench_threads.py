@@ -73,6 +73,7 @@ from sklearn.preprocessing import StandardScaler
 
 import sklearn_bp
 from sklearn_bp import BackpropClassifier
+from sklearn_bp._block_pool import block_workers
 
 N_CLASSES = 10
 TOLERANCE = 1.1  # "not much slower": the default within 10% of one thread
@@ -105,13 +106,20 @@ def default_threads():
 
 @contextlib.contextmanager
 def threads(mode):
-    """Run the block with numpy's BLAS at one thread (``"one"``) or as it is (``"default"``)."""
+    """Run the block with numpy's BLAS at one thread (``"one"``), as it is (``"default"``), or
+    at one thread with the blocks of rows handed to as many threads as it had (``"blocks"``,
+    what a fit of large products does, ``_optimize.evaluation_threads``)."""
     if mode == "default":
         yield
         return
+    count = default_threads()
     limiter = numpy_blas().limit(limits=1)
     try:
-        yield
+        if mode == "blocks":
+            with block_workers(count):
+                yield
+        else:
+            yield
     finally:
         limiter.restore_original_limits()
 
@@ -197,19 +205,21 @@ def settled(label, measure_row, settings):
 
 
 MODES = ("one", "default")
+EVALUATION_MODES = ("one", "default", "blocks")
 
 
-def paired(measure, pairs):
-    """Call ``measure(mode)`` for both modes, ``pairs`` times, the order swapped every pair.
+def paired(measure, pairs, modes=MODES):
+    """Call ``measure(mode)`` for every mode, ``pairs`` times, the order rotated every round.
 
     One warm-up call of each mode comes first and is not kept. Returns mode -> list of results,
-    the i-th of both taken in the same pair.
+    the i-th of all taken in the same round.
     """
-    for mode in MODES:
+    for mode in modes:
         measure(mode)
-    results = {mode: [] for mode in MODES}
+    results = {mode: [] for mode in modes}
     for pair in range(pairs):
-        for mode in MODES if pair % 2 == 0 else MODES[::-1]:
+        order = modes[pair % len(modes) :] + modes[: pair % len(modes)]
+        for mode in order if pair % 2 == 0 else order[::-1]:
             results[mode].append(measure(mode))
     return results
 
@@ -371,6 +381,8 @@ class EvaluationRow:
     default: float
     ratio: Ratio
     others: OtherCpu
+    blocks: float = float("nan")  # blocks of rows on threads, BLAS at one thread
+    blocks_ratio: Ratio = None  # blocks / the better of one thread and the default
 
 
 def batch_timer(function, seconds):
@@ -402,7 +414,8 @@ def evaluation_row(shape, dtype, settings):
     largest, total = gemm_sizes(objective.network, n_samples, block_rows)
     measure = batch_timer(lambda: objective.loss_gradient(theta, gradient), settings.batch_seconds)
     with OtherCpu() as others:
-        times = paired(measure, settings.evaluation_pairs)
+        times = paired(measure, settings.evaluation_pairs, EVALUATION_MODES)
+    better = [min(one, default) for one, default in zip(times["one"], times["default"])]
     return EvaluationRow(
         shape,
         np.dtype(dtype).name,
@@ -414,6 +427,8 @@ def evaluation_row(shape, dtype, settings):
         statistics.median(times["default"]),
         Ratio.of(times["default"], times["one"]),
         others,
+        statistics.median(times["blocks"]),
+        Ratio.of(times["blocks"], better),
     )
 
 
@@ -434,7 +449,8 @@ def milliseconds(seconds):
 
 def evaluation_table(rows):
     header = ["shape", "dtype", "block rows x blocks", "largest product MFLOP", "GFLOP / eval"]
-    header += ["1 thread ms", "default ms", "default / 1 thread", "others' cores"]
+    header += ["1 thread ms", "default ms", "default / 1 thread", "blocks on threads ms"]
+    header += ["blocks / better of the two", "others' cores"]
     cells = [
         [
             row.shape.label,
@@ -445,6 +461,8 @@ def evaluation_table(rows):
             milliseconds(row.one),
             milliseconds(row.default),
             str(row.ratio),
+            milliseconds(row.blocks),
+            str(row.blocks_ratio),
             str(row.others),
         ]
         for row in sorted(rows, key=lambda row: (row.largest_flops, row.total_flops))
@@ -665,8 +683,12 @@ EVALUATION_NOTES = """\
 One evaluation is `objective.loss_gradient(theta)` at the fit's starting θ, the objective built
 by `BackpropClassifier(hidden_layer_sizes, alpha=1.0)._objective_at_start` (10 classes, softmax
 output). Each measurement is the mean over a batch of calls (about {batch:g} s, after one
-untimed call); {pairs} pairs of measurements, the order of the modes swapped every pair. Times:
-medians; default / 1 thread: median of the paired ratios (min-max). Largest product: 2·r·fan_in·
+untimed call); {pairs} rounds of measurements of three modes, the order rotated every round.
+Modes: numpy's BLAS at 1 thread, at its default, and "blocks on threads" (BLAS at 1 thread, the
+blocks of rows handed to as many threads as the default, as a fit of large products now runs;
+its result is the same for every thread count). Times: medians; ratios: median of the ratios
+within a round (min-max); "blocks / better of the two": against the faster of 1 thread and the
+default in the same round. Largest product: 2·r·fan_in·
 fan_out of the largest layer for a full block of r rows; GFLOP / eval: all products of one
 evaluation. Others' cores: CPU time of all other processes (the --busy ones included) per second
 of this row's measurements, from /proc/stat: 0 on an idle machine. Rows sorted by the largest

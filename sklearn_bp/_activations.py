@@ -123,9 +123,46 @@ ARRAY_API_ACTIVATIONS = {
 
 ARRAY_API_DERIVATIVES = {
     "identity": None,
-    "logistic": lambda xp, A: A * (1 - A),
-    "tanh": lambda xp, A: 1 - A * A,
+    "logistic": lambda xp, A: _logistic_derivative_xp(xp, A),
+    "tanh": lambda xp, A: _tanh_derivative_xp(xp, A),
     "relu": lambda xp, A: xp.sign(A),
+}
+
+
+def _logistic_xp_over(xp, Z):
+    """½ tanh(z/2) + ½ over Z where the namespace works in place: one new array, not four."""
+    Z *= 0.5
+    A = xp.tanh(Z)
+    A *= 0.5
+    A += 0.5
+    return A
+
+
+def _logistic_derivative_xp(xp, A):
+    """a (1 − a) as one new array."""
+    g_prime = 1 - A
+    g_prime *= A
+    return g_prime
+
+
+def _tanh_derivative_xp(xp, A):
+    """1 − a² as one new array (−a² + 1 rounds as 1 − a²)."""
+    g_prime = A * A
+    g_prime *= -1
+    g_prime += 1
+    return g_prime
+
+
+# The activations for the passes, which may overwrite their Z (it is theirs, and a(l) is kept
+# instead): with the standard's in-place operators, fewer new arrays of a block's size, which
+# on the host's memory cost page faults at every block. They compute what
+# ``ARRAY_API_ACTIVATIONS`` computes, bit for bit; a namespace without in-place updates (JAX)
+# rebinds the names instead.
+ARRAY_API_ACTIVATIONS_OVER = {
+    "identity": lambda xp, Z: Z,
+    "logistic": _logistic_xp_over,
+    "tanh": lambda xp, Z: xp.tanh(Z),
+    "relu": lambda xp, Z: xp.clip(Z, min=0.0),
 }
 
 ARRAY_API_SECOND_DERIVATIVES = {

@@ -21,7 +21,7 @@ matrix-vector products (see ``_losses``).
 import numpy as np
 
 from ._activations import (
-    ARRAY_API_ACTIVATIONS,
+    ARRAY_API_ACTIVATIONS_OVER,
     ARRAY_API_DERIVATIVES,
     ARRAY_API_SECOND_DERIVATIVES,
 )
@@ -130,24 +130,32 @@ class ArrayAPIPrimitives:
     def concat_rows(self, blocks, out):
         return blocks[0] if len(blocks) == 1 else self.xp.concat(blocks, axis=0)
 
+    # The passes hand ``add``, ``multiply``, ``activate`` and ``times_g_prime`` an M (Z,
+    # delta) that is theirs to overwrite, as the NumPy path's buffers are: the standard's
+    # in-place operators update it without a new array of a block's size.
+
     def matmul(self, A, B, out=None):
         return A @ B
 
     def add(self, M, N):
-        return M + N
-
-    def multiply(self, M, N):
-        return M * N
-
-    def copy(self, M, out):
+        M += N
         return M
 
+    def multiply(self, M, N):
+        M *= N
+        return M
+
+    def copy(self, M, out):
+        return self.xp.asarray(M, copy=True)
+
     def activate(self, activation, Z):
-        return ARRAY_API_ACTIVATIONS[activation](self.xp, Z)
+        return ARRAY_API_ACTIVATIONS_OVER[activation](self.xp, Z)
 
     def times_g_prime(self, activation, A, delta, scratch):
         g_prime = ARRAY_API_DERIVATIVES[activation]
-        return delta if g_prime is None else delta * g_prime(self.xp, A)
+        if g_prime is not None:
+            delta *= g_prime(self.xp, A)
+        return delta
 
     def g_second(self, activation, A, out, scratch):
         g_second = ARRAY_API_SECOND_DERIVATIVES[activation]

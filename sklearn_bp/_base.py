@@ -61,6 +61,7 @@ from ._optimize import (
     check_method,
     check_reproducible,
     check_result,
+    evaluation_threads,
     minimize_objective,
     plan_method,
 )
@@ -334,7 +335,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             )
         else:
             monitor = self._monitor(data, listeners, coordinates)
-            with blas_threads_for(data.largest_product_flops()):
+            with evaluation_threads(data.largest_product_flops(), data.block_count()):
                 x, result = minimize_objective(
                     monitor, theta0, plan=plan, tol=float(self.tol), early_stopping=early_stopping
                 )
@@ -402,7 +403,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             monitor = self._monitor(
                 data, listeners, coordinates, alpha=alpha, first_iteration=rounds.next_iteration
             )
-            with blas_threads_for(data.largest_product_flops()):
+            with evaluation_threads(data.largest_product_flops(), data.block_count()):
                 x, result = minimize_objective(monitor, theta, plan=plan, tol=float(self.tol))
             rounds.add(monitor, result)
             return x

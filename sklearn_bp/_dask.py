@@ -712,6 +712,10 @@ class TrainTerm:
         """No product runs in the client: its BLAS may stay on one thread."""
         return 0
 
+    def block_count(self):
+        """The client evaluates no block of rows."""
+        return 0
+
     def loss_sum(self, theta):
         """Σ_i w_i cost_i at θ, summed on the workers."""
         return float(sum(self.data.call("loss", theta)))

@@ -20,6 +20,8 @@ import numpy as np
 from scipy import sparse
 
 from ._activations import SATURATED_Z
+from ._block_pool import OrderedBlocks, workers
+from ._fixes import get_chunk_n_rows
 from ._network import CurvatureWorkspace, Workspace, row_blocks
 from ._passes import (
     NumpyPrimitives,
@@ -61,7 +63,8 @@ class DataTerm:
       ``hessian_vector_product_sum(θ, v, out)``, ``gauss_newton_vector_product_sum(θ, v, out)``:
       sums over its rows of w_i cost_i, of Δ(l) and of the curvature products, with no penalty
       and no division by W, so that the sums of disjoint rows add;
-    - ``saturated_fraction(θ, n_rows)`` and ``largest_product_flops()`` for the fit around it;
+    - ``saturated_fraction(θ, n_rows)``, ``largest_product_flops()`` and ``block_count()`` for
+      the fit around it;
     - optionally ``gauss_newton_matrix_sum(θ, max_bytes)``: the dense G at once, faster than
       its n_params products (``_evidence`` asks for the products where it is missing);
     - for held-out rows, ``validation_sums(θ, statistics)``: Σ_i w_i cost_i and the loss's
@@ -72,9 +75,12 @@ class DataTerm:
     namespace; on a dask cluster each worker holds one per row chunk, and the client's
     ``_dask.TrainTerm`` gives the sums of the first two groups, added over the workers.
 
-    Evaluated over blocks of at most ``block_rows`` rows, one after another, by the passes of
-    ``_passes`` on the primitives of X's library: on NumPy's in place, with buffers allocated
-    once here, so that memory stays bounded by the block size, not the number of rows.
+    Evaluated over blocks of at most ``block_rows`` rows by the passes of ``_passes`` on the
+    primitives of X's library: on NumPy's in place, with buffers allocated once here, so that
+    memory stays bounded by the block size, not the number of rows. Inside
+    ``_block_pool.block_workers(k)`` (a fit) NumPy's blocks are handed to k threads, each with
+    buffers of its own, and their sums added in block order: the result is the same, bit for
+    bit, for every k.
 
     Parameters
     ----------
@@ -110,7 +116,9 @@ class DataTerm:
         # The optimizer's θ is float64; float32 passes need a cast copy of it.
         self._float64 = ops.dtype == np.float64
         self._compute_theta = None if self._float64 else ops.new((network.n_params,))
-        self._curvature = None
+        # Buffers of the blocks in flight: the first serves a single thread; more are made
+        # when the blocks are handed to several.
+        self._slots = [_Slot(self.workspace)]
 
     def saturated_fraction(self, theta, n_rows=256):
         """Fraction of the first hidden layer's z(2) beyond the plateau of g, on ``n_rows``
@@ -137,6 +145,10 @@ class DataTerm:
             return 0
         fans = self.network.fans()
         return 2 * self.block_rows * max(fan_in * fan_out for fan_in, fan_out in fans)
+
+    def block_count(self):
+        """Number of blocks of rows an evaluation goes through."""
+        return -(-self.X.shape[0] // self.block_rows)
 
     def _params(self, theta):
         """Per-layer θ in the dtype of the passes, where they run."""
@@ -165,13 +177,12 @@ class DataTerm:
 
     def loss_sum(self, theta):
         """Return Σ_i w_i cost(h(x_i), y_i) at θ."""
-        ops, params = self.ops, self._params(theta)
-        sums = ops.sums(self.network, None)
-        for X, Y, w in self._blocks():
-            sums.add_loss(block_loss(ops, self.network, self.loss, params, X, Y, w,
-                                     self.workspace)[2])  # fmt: skip
-            sums.end_block()
-        return sums.finish()
+        ops, network, loss, params = self.ops, self.network, self.loss, self._params(theta)
+
+        def block_pass(X, Y, w, slot, sums):
+            sums.add_loss(block_loss(ops, network, loss, params, X, Y, w, slot.workspace)[2])
+
+        return self._sum_blocks(block_pass, None)
 
     def loss_gradient_sum(self, theta, gradient):
         """Return Σ_i w_i cost_i at θ; write the accumulated Δ(l) of every layer into ``gradient``.
@@ -179,12 +190,12 @@ class DataTerm:
         ``gradient`` is a float64 vector laid out as θ; its bias entries receive Δ's bias
         column Σ_i w_i δ(l+1)_i.
         """
-        ops, params = self.ops, self._params(theta)
-        sums = ops.sums(self.network, gradient)
-        for X, Y, w in self._blocks():
-            gradient_block(ops, self.network, self.loss, params, X, Y, w, self.workspace, sums)
-            sums.end_block()
-        return sums.finish()
+        ops, network, loss, params = self.ops, self.network, self.loss, self._params(theta)
+
+        def block_pass(X, Y, w, slot, sums):
+            gradient_block(ops, network, loss, params, X, Y, w, slot.workspace, sums)
+
+        return self._sum_blocks(block_pass, gradient)
 
     def hessian_vector_product_sum(self, theta, v, out):
         """Write into ``out`` the Hessian of Σ_i w_i cost_i at θ times the vector v."""
@@ -209,9 +220,7 @@ class DataTerm:
         n_outputs = self.Y.shape[1]
         if 2 * 8 * n * self.block_rows * n_outputs > max_bytes:
             return None
-        if self._curvature is None:
-            self._curvature = CurvatureWorkspace(network, self.block_rows, ops.new, self._float64)
-        curvature = self._curvature
+        curvature = self._slots[0].curvature_workspace(self)
         params = self._params(theta)
         G = np.zeros((n, n), dtype=np.float64)
         e = np.zeros(n, dtype=np.float64)
@@ -237,9 +246,7 @@ class DataTerm:
         """Return R{z(L)} = (∂z(L)/∂θ) v for every row of X at θ, on the host: the Jacobian of
         the output layer's input times the vector v (Pearlmutter's forward R-pass)."""
         ops, network, loss = self.ops, self.network, self.loss
-        if self._curvature is None:
-            self._curvature = CurvatureWorkspace(network, self.block_rows, ops.new, self._float64)
-        curvature = self._curvature
+        curvature = self._slots[0].curvature_workspace(self)
         params = self._params(theta)
         directions = ops.params(network, v, curvature.direction)
         blocks = []
@@ -251,24 +258,82 @@ class DataTerm:
 
     def _curvature_product(self, theta, v, out, exact):
         ops, network, loss = self.ops, self.network, self.loss
-        if self._curvature is None:
-            self._curvature = CurvatureWorkspace(network, self.block_rows, ops.new, self._float64)
-        curvature = self._curvature
         params = self._params(theta)
-        directions = ops.params(network, v, curvature.direction)
-        sums = ops.sums(network, out)
-        for X, Y, w in self._blocks():
-            hidden, H, _ = block_loss(ops, network, loss, params, X, Y, w, self.workspace)
+        # v in the passes' dtype: one cast copy, read by every block.
+        directions = ops.params(network, v, self._direction_buffer())
+
+        def block_pass(X, Y, w, slot, sums):
+            curvature = slot.curvature_workspace(self)
+            hidden, H, _ = block_loss(ops, network, loss, params, X, Y, w, slot.workspace)
             R = r_forward(ops, network, loss, params, directions, X, w, hidden, H, curvature)
             if exact:
-                spaces = (self.workspace, curvature)
+                spaces = (slot.workspace, curvature)
                 exact_backward(
                     ops, network, loss, params, directions, X, Y, w, hidden, H, R, sums, spaces
                 )
             else:
                 gauss_newton_backward(ops, network, params, X, hidden, R[2], sums, curvature)
-            sums.end_block()
-        sums.finish()
+
+        self._sum_blocks(block_pass, out)
+
+    def _direction_buffer(self):
+        return self._slots[0].curvature_workspace(self).direction
+
+    def _sum_blocks(self, block_pass, out):
+        """``block_pass(X, Y, w, slot, sums)`` over every block; the sums' total, the
+        per-layer sums written into ``out`` (None: the loss only).
+
+        On one thread the blocks add to the sums as they are evaluated; on several
+        (``_block_pool``) each block's additions are recorded and made in block order, the same
+        additions in the same order.
+        """
+        ops = self.ops
+        sums = ops.sums(self.network, out)
+        blocks = list(row_blocks(self.X.shape[0], self.block_rows))
+        n_threads = min(workers(), len(blocks))
+        n_slots = self._n_slots(n_threads)
+        if min(n_threads, n_slots) <= 1:
+            for X, Y, w in self._blocks():
+                block_pass(X, Y, w, self._slots[0], sums)
+                sums.end_block()
+            return sums.finish()
+        while len(self._slots) < n_slots:
+            self._slots.append(_Slot(Workspace(self.network, self.block_rows, ops.new)))
+
+        def evaluate(index, slot, recorded):
+            rows = blocks[index]
+            X, Y, w = ops.take(self.X, rows), ops.take(self._Y, rows), ops.take(self._w, rows)
+            block_pass(X, Y, w, slot, recorded)
+
+        OrderedBlocks(self._slots[:n_slots]).run(len(blocks), evaluate, sums, n_threads)
+        return sums.finish()
+
+    def _n_slots(self, n_threads):
+        """Blocks in flight for ``n_threads`` threads: two per thread (one may run a block
+        ahead of a slow one), no more than ``working_memory`` holds."""
+        if n_threads <= 1 or not self.ops.computes_on_host:
+            return 1
+        bytes_per_row = Workspace.bytes_per_row(self.network, self.ops.dtype)
+        if self._slots[0].curvature is not None:  # the slots hold the R-passes' buffers too
+            bytes_per_row += CurvatureWorkspace.bytes_per_row(self.network, self.ops.dtype)
+        rows = get_chunk_n_rows(bytes_per_row, max_n_rows=2 * n_threads * self.block_rows)
+        return max(1, rows // self.block_rows)
+
+
+class _Slot:
+    """The buffers of one block in flight: the passes' workspace and, from the first curvature
+    product on, the R-passes' one."""
+
+    def __init__(self, workspace):
+        self.workspace = workspace
+        self.curvature = None
+
+    def curvature_workspace(self, data):
+        if self.curvature is None:
+            self.curvature = CurvatureWorkspace(
+                data.network, data.block_rows, data.ops.new, data._float64
+            )
+        return self.curvature
 
 
 class BackpropObjective:

@@ -20,6 +20,7 @@ from scipy.optimize import OptimizeResult, minimize
 from sklearn.exceptions import ConvergenceWarning, EfficiencyWarning
 from threadpoolctl import ThreadpoolController
 
+from ._block_pool import block_workers
 from ._fixes import caller_stacklevel, scipy_solver_options
 
 # The largest iteration or evaluation limit: scipy's compiled methods take a C int.
@@ -193,6 +194,7 @@ class _BlasSingleThreaded:
         self._depth = 0
         self._libraries = None
         self._limiter = None
+        self._original = []
 
     def __enter__(self):
         with self._lock:
@@ -201,9 +203,15 @@ class _BlasSingleThreaded:
                 paths = [info["filepath"] for info in controller.info() if self._selects(info)]
                 self._libraries = controller.select(filepath=paths)
             if self._depth == 0:
+                self._original = [info["num_threads"] for info in self._libraries.info()]
                 self._limiter = self._libraries.limit(limits=1)
             self._depth += 1
         return self
+
+    def original_threads(self):
+        """Inside the context: the fewest threads of the libraries before it limited them."""
+        with self._lock:
+            return min(self._original, default=1)
 
     def __exit__(self, *exc_info):
         with self._lock:
@@ -227,15 +235,53 @@ numpy_blas_single_threaded = _BlasSingleThreaded(_is_numpy_blas)
 THREADED_PRODUCT_FLOPS = 10e6
 
 
+def _usable_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def blas_threads_for(flops):
     """One BLAS thread for the matrix products of a small problem, the default for a large one.
 
     ``flops`` is the size that decides: the floating-point operations of the largest matrix
-    product of a block of rows, 2 r s_l s_{l+1}.
+    product of a block of rows, 2 r s_l s_{l+1}, or of dense linear algebra that is no sum
+    over blocks (the evidence's factorizations). The evaluations of a fit take
+    :func:`evaluation_threads` instead.
     """
     if flops < THREADED_PRODUCT_FLOPS:
         return numpy_blas_single_threaded
     return contextlib.nullcontext()
+
+
+def evaluation_threads(flops, n_blocks):
+    """Where the threads of a fit's evaluations come from, as a context for the fit.
+
+    ``flops`` is the size that decides: the floating-point operations of the largest matrix
+    product of a block of rows, 2 r s_l s_{l+1} (0 where the passes run elsewhere);
+    ``n_blocks`` the number of blocks the data term evaluates.
+
+    - Small products: numpy's BLAS on one thread, the blocks in order.
+    - Large products in several blocks: numpy's BLAS on one thread, the blocks handed to as
+      many threads as numpy's BLAS had (``_block_pool``), so a user's ``threadpool_limits``
+      still sets the count. The result is the same for every count, and a busy core takes
+      fewer blocks; OpenBLAS's own threads round differently at each count
+      (``benchmarks/bench_blas_bits.py``) and wait for a busy core.
+    - Large products in one block: numpy's BLAS as it is.
+    """
+    if flops < THREADED_PRODUCT_FLOPS:
+        return numpy_blas_single_threaded
+    if n_blocks < 2:
+        return contextlib.nullcontext()
+    return _blocks_on_threads()
+
+
+@contextlib.contextmanager
+def _blocks_on_threads():
+    with numpy_blas_single_threaded as blas:
+        with block_workers(min(blas.original_threads(), _usable_cores())):
+            yield
 
 
 def _norm(vector):

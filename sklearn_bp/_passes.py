@@ -95,6 +95,9 @@ class NumpyPrimitives:
         if hasattr(A, "tocsr"):
             # Sparse input: only the first layer sees it, and its product is dense.
             out[...] = A @ B
+        elif out.flags.f_contiguous and not out.flags.c_contiguous:
+            # A buffer laid out for the transposed product (``_network.Workspace.Delta``).
+            np.matmul(B.T, A.T, out=out.T)
         else:
             np.matmul(A, B, out=out)
         return out

@@ -324,7 +324,7 @@ def test_curvature_buffers_stay_within_working_memory(hessian):
     objective = BackpropObjective(data, 1.0)
     theta = network.initial_theta(np.random.RandomState(0))
     getattr(objective, hessian)(theta, np.ones_like(theta))
-    workspace, curvature = data.workspace, data._curvature
+    workspace, curvature = data.workspace, data._slots[0].curvature
     buffers = [
         *workspace.activations, *workspace.deltas, *workspace.scratch,
         *curvature.RZ, *curvature.RA, *curvature.RE,

@@ -1,5 +1,6 @@
 """The scipy.optimize driver: method options, results, BLAS threads."""
 
+import os
 import warnings
 
 import numpy as np
@@ -542,25 +543,73 @@ def numpy_blas_threads():
     ]
 
 
-@pytest.mark.parametrize(
-    "n_features, hidden, one_thread",
-    [(8, (4,), True), (400, (256,), False)],
-)
-def test_numpy_blas_threads_follow_the_size_of_the_products(n_features, hidden, one_thread):
+def threads_of_a_fit(n_samples, n_features, hidden):
+    """numpy's BLAS threads and the threads of the blocks of rows during a fit's iteration,
+    and numpy's BLAS threads after the fit."""
+    from sklearn_bp._block_pool import workers
+
     rng = np.random.RandomState(0)
-    X, y = rng.normal(size=(2000, n_features)), np.arange(2000) % 2
-    default = numpy_blas_threads()
+    X, y = rng.normal(size=(n_samples, n_features)), np.arange(n_samples) % 2
     seen = []
     clf = BackpropClassifier(
         hidden_layer_sizes=hidden,
         max_iter=1,
-        callback=lambda *args: seen.append(numpy_blas_threads()),
+        callback=lambda *args: seen.append((numpy_blas_threads(), workers())),
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X, y)
-    assert seen[0] == ([1] * len(default) if one_thread else default)
-    assert numpy_blas_threads() == default
+    return seen[0], numpy_blas_threads()
+
+
+def usable_cores():
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+@pytest.mark.parametrize(
+    "n_samples, n_features, hidden, expected",
+    [
+        (2000, 8, (4,), "one thread"),  # small products
+        (2000, 400, (256,), "blocks on threads"),  # large products, two blocks of rows
+        (1000, 400, (256,), "blas threads"),  # large products, one block
+    ],
+)
+def test_threads_of_a_fit_follow_the_size_and_number_of_blocks(
+    n_samples, n_features, hidden, expected
+):
+    default = numpy_blas_threads()
+    (blas, blocks), after = threads_of_a_fit(n_samples, n_features, hidden)
+    ones = [1] * len(default)
+    if expected == "one thread":
+        assert (blas, blocks) == (ones, 1)
+    elif expected == "blocks on threads":
+        assert (blas, blocks) == (ones, min(min(default), usable_cores()))
+    else:
+        assert (blas, blocks) == (default, 1)
+    assert after == default
+
+
+def test_a_users_thread_limit_bounds_the_threads_of_the_blocks():
+    with threadpool_limits(limits=1, user_api="blas"):
+        (blas, blocks), _ = threads_of_a_fit(2000, 400, (256,))
+    assert blocks == 1 and set(blas) == {1}
+
+
+def test_a_fit_gives_the_same_model_on_any_number_of_threads():
+    # Large products in several blocks: the blocks go to as many threads as numpy's BLAS has,
+    # and the fit's result does not depend on that number.
+    rng = np.random.RandomState(0)
+    X, y = rng.normal(size=(2500, 300)), rng.randint(3, size=2500)
+    fits = []
+    for limit in (1, 2, 4):
+        clf = BackpropClassifier(hidden_layer_sizes=(64,), max_iter=5, random_state=0)
+        with threadpool_limits(limits=limit, user_api="blas"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fits.append(clf.fit(X, y))
+    for clf in fits[1:]:
+        assert clf.loss_ == fits[0].loss_
+        for W, W0 in zip(clf.coefs_ + clf.intercepts_, fits[0].coefs_ + fits[0].intercepts_):
+            assert np.array_equal(W, W0)
 
 
 def test_loss_is_j_at_the_returned_parameters_after_an_abnormal_line_search():

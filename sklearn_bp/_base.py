@@ -7,6 +7,7 @@ derivative of its own: the data term and the objective are ``_objective``'s, the
 and the driver ``_optimize``'s.
 """
 
+import contextlib
 import time
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -62,7 +63,9 @@ from ._optimize import (
     check_reproducible,
     check_result,
     minimize_objective,
+    numpy_blas_single_threaded,
     plan_method,
+    scipy_blas_single_threaded,
 )
 from ._persistence import InconsistentVersionWarning, library_versions
 from ._placement import placement_for_fit, placement_for_rows
@@ -410,9 +413,9 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         previous = self._previous_alphas()
         args = (n_outputs, estimate_beta, MAX_ROUNDS)
         # The rounds' curvature products and factorizations under the fit's rule for BLAS
-        # threads, the factorization's n³ / 30 counted as a product: a Cholesky of 321
-        # parameters took 27 ms on one thread and 0.27-0.45 s on two with the other core busy.
-        with blas_threads_for(max(data.largest_product_flops(), network.n_params**3 / 30)):
+        # threads, the factorization's n³ / 30 counted as a product.
+        flops = max(data.largest_product_flops(), network.n_params**3 / 30)
+        with _factorization_threads(flops):
             stages = _evidence_stages(network, data, theta0, previous, minimize_at, rounds, args)
         # Ties (no log evidence beyond the dense limit) go to the later stage.
         stage = max(reversed(stages), key=_stage_merit)
@@ -432,7 +435,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         }
         if estimate_beta and evidence.curvature.exact:
             # Where the fitted arrays live, as they are: return_std reads it with X at hand.
-            factor = posterior_factor(evidence.curvature, evidence.alphas)
+            with _factorization_threads(flops):  # an eigendecomposition, as costly
+                factor = posterior_factor(evidence.curvature, evidence.alphas)
             attributes["_posterior_factor"] = problem.placement.fitted_arrays(problem, [factor])[0]
         return theta, result, rounds, attributes
 
@@ -849,6 +853,19 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         """
         check_is_fitted(self)
         return placement_for_rows(X).output(self, X)
+
+
+@contextlib.contextmanager
+def _factorization_threads(flops):
+    """The BLAS threads of the evidence's products and factorizations, by the fit's rule for
+    ``flops``: where numpy's BLAS gets one thread, scipy's (the triangular solves) gets one
+    too. A Cholesky factorization of 321 parameters took 27 ms on one thread and 0.27-0.45 s
+    on two with the other core busy; an eigendecomposition of 111, 2 ms and 160 ms."""
+    limit = blas_threads_for(flops)
+    with limit, scipy_blas_single_threaded if limit is numpy_blas_single_threaded else (
+        contextlib.nullcontext()
+    ):
+        yield
 
 
 def _evidence_stages(network, data, theta0, previous, minimize_at, rounds, args):

@@ -39,6 +39,7 @@ scikit-learn. They alternate with the optimizer, which starts each round from th
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import solve_triangular
 from sklearn import get_config
 
 # Losses whose data term is a full negative log-likelihood (β = 1), and the one with a noise
@@ -157,7 +158,8 @@ class DenseCurvature:
         M = self.G + np.diag(self.diagonal(alphas))
         try:
             C = np.linalg.cholesky(M)
-            C_inverse = np.linalg.solve(C, np.eye(M.shape[0]))
+            # M⁻¹ = C⁻ᵀ C⁻¹: its diagonal is the column sums of the squares of C⁻¹.
+            C_inverse = solve_triangular(C, np.eye(M.shape[0]), lower=True, check_finite=False)
             diagonal = np.einsum("ij,ij->j", C_inverse, C_inverse)
             log_det = 2.0 * float(np.sum(np.log(np.diag(C))))
         except np.linalg.LinAlgError:  # round-off broke the factorization: the eigenvalues

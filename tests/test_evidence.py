@@ -20,6 +20,7 @@ from sklearn_bp._evidence import (
     gauss_newton_matrix,
     weight_groups,
 )
+from sklearn_bp._objective import DataTerm
 from tests.support import array_api_unavailable, fit_objective
 
 
@@ -396,27 +397,83 @@ def test_every_placement_gives_the_evidence_of_the_rows_in_memory():
     )
 
 
-def test_the_dense_gauss_newton_matrix_equals_its_products():
-    """The data term's G from R-passes equals its G·e_j products, for every loss's outputs;
-    beyond ``max_bytes`` it leaves them to the caller."""
-    X, y = regression_data(n=30)
+def gauss_newton_columns(data, theta):
+    """G of a data term, one G·e_j product (a forward, an R- and a backward pass) a column."""
+    columns = []
+    for j in range(theta.size):
+        e, out = np.zeros(theta.size), np.empty(theta.size)
+        e[j] = 1.0
+        data.gauss_newton_vector_product_sum(theta, e, out)
+        columns.append(out)
+    return np.column_stack(columns)
+
+
+def every_loss(X, y):
+    """(estimator, targets) for every loss's outputs: two identity outputs, Poisson, Gamma,
+    logistic and softmax units."""
     labels = np.digitize(y, [-0.5, 0.5])  # three classes
-    for estimator, target in [
+    return [
         (BackpropRegressor(hidden_layer_sizes=(3,), alpha=1.0), np.column_stack([y, y**2])),
         (BackpropRegressor(hidden_layer_sizes=(3,), alpha=1.0, loss="poisson"), labels),
+        (BackpropRegressor(hidden_layer_sizes=(3,), alpha=1.0, loss="gamma"), np.exp(y)),
         (BackpropClassifier(hidden_layer_sizes=(3,), alpha=1.0), labels),
         (BackpropClassifier(hidden_layer_sizes=(3,), alpha=1.0, out_activation="softmax"), labels),
-    ]:
-        data = fit_objective(estimator, X, target).data
+    ]
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_dense_gauss_newton_matrix_equals_its_products(weighted):
+    """The data term's G from the batched output Jacobian, Jᵀ (w C) J block by block, equals
+    its G·e_j products for every loss's outputs, with and without sample weights, in blocks
+    of any size; where not one row's Jacobian fits in ``max_bytes`` it leaves them to the
+    caller."""
+    X, y = regression_data(n=30)
+    weights = np.random.RandomState(1).uniform(0, 3, size=30) if weighted else None
+    for estimator, target in every_loss(X, y):
+        data = fit_objective(estimator, X, target, sample_weight=weights).data
         theta = data.network.initial_theta(np.random.RandomState(0))
-        columns = []
-        for j in range(theta.size):
-            e, out = np.zeros(theta.size), np.empty(theta.size)
-            e[j] = 1.0
-            data.gauss_newton_vector_product_sum(theta, e, out)
-            columns.append(out)
-        products = np.column_stack(columns)
+        products = gauss_newton_columns(data, theta)
         np.testing.assert_allclose(
             data.gauss_newton_matrix_sum(theta, 2**30), products, rtol=1e-10, atol=1e-12
         )
+        # Blocks of 7 rows (4 blocks, the last of 2): the same sum.
+        n_outputs = data.Y.shape[1]
+        seven_rows = 7 * (2 * 8 * n_outputs + 8) * theta.size
+        np.testing.assert_allclose(
+            data.gauss_newton_matrix_sum(theta, seven_rows), products, rtol=1e-10, atol=1e-12
+        )
         assert data.gauss_newton_matrix_sum(theta, 100) is None
+
+
+def test_the_dense_gauss_newton_matrix_of_sparse_float32_and_array_api_rows():
+    """The batched Jacobian's G of sparse rows equals that of the same rows dense; in float32
+    (the passes in float32, the products in float64) and on an array-API namespace it equals
+    the float64 G·e_j products to their precision."""
+    X, y = regression_data(n=30)
+    X[X < 0] = 0.0  # a sparse matrix worth the name
+    for estimator, target in every_loss(X, y):
+        dense = fit_objective(estimator, X, target).data
+        theta = dense.network.initial_theta(np.random.RandomState(0))
+        products = gauss_newton_columns(dense, theta)
+        on_sparse = fit_objective(estimator, sparse.csr_matrix(X), target).data
+        np.testing.assert_allclose(
+            on_sparse.gauss_newton_matrix_sum(theta, 2**30), products, rtol=1e-10, atol=1e-12
+        )
+        single = DataTerm(
+            dense.network, dense.loss, X.astype(np.float32), dense.Y.astype(np.float32),
+            dense.sample_weight.astype(np.float32), 64,
+        )  # fmt: skip
+        G = single.gauss_newton_matrix_sum(theta, 2**30)
+        assert G.dtype == np.float64
+        scale = np.max(np.abs(products))
+        np.testing.assert_allclose(G, products, rtol=1e-4, atol=1e-5 * scale)
+        if array_api_unavailable() is None:
+            xp = pytest.importorskip("array_api_strict")
+            with config_context(array_api_dispatch=True):
+                device = DataTerm(
+                    dense.network, dense.loss, xp.asarray(X), dense.Y, dense.sample_weight, 64
+                )
+                np.testing.assert_allclose(
+                    device.gauss_newton_matrix_sum(theta, 2**30), products, rtol=1e-10,
+                    atol=1e-12,
+                )  # fmt: skip

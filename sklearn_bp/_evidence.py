@@ -10,7 +10,11 @@ is a full negative log-likelihood and β = 1.
 Everything here is written against the data-term protocol of ``_objective`` (the sums of
 ``loss_sum`` and ``gauss_newton_vector_product_sum``, and the optional dense
 ``gauss_newton_matrix_sum``), so it runs wherever the rows live: in memory, on an array-API
-device, on a dask cluster.
+device, on a dask cluster. Where the rows are at hand the dense G of a round is
+Σ_i J_iᵀ (w_i C_i) J_i, J_i row i's Jacobian of z(L) from one backward pass per output unit
+of a block of rows (``_passes.output_jacobian``) and C_i the output's curvature, one matrix
+product per block; each round then costs a few passes over the rows and one Cholesky
+factorization, besides its minimization.
 
 With G the Gauss-Newton matrix of E_D at θ (the data term's G·v, a sum over the rows), D the
 diagonal of our alpha_c on the weights, and the biases unpenalized (a flat prior), the weights'
@@ -94,8 +98,9 @@ def dense_fits(n_params):
 
 def gauss_newton_matrix(data, theta):
     """G of the data term at θ, dense and symmetric: from the data term's own dense G where it
-    has one (from forward R-passes, within ``working_memory``), else from one G·e_j product
-    per parameter."""
+    has one (Jᵀ (w C) J from the per-row Jacobian of the outputs, one backward pass per output
+    unit and block of rows, within ``working_memory``), else from one G·e_j product per
+    parameter (a dask cluster's data term: one round trip to the workers each)."""
     dense = getattr(data, "gauss_newton_matrix_sum", None)
     if dense is not None:
         G = dense(theta, get_config()["working_memory"] * 2**20)

@@ -44,7 +44,7 @@ larger of 1% and a tenth of the evidence's own error bar on ln α_c, √(2 / γ_
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import solve_triangular
+from scipy.linalg.lapack import dtrtri
 from sklearn import get_config
 
 # Losses whose data term is a full negative log-likelihood (β = 1), and the one with a noise
@@ -168,8 +168,11 @@ class DenseCurvature:
         M = self.G + np.diag(self.diagonal(alphas))
         try:
             C = np.linalg.cholesky(M)
-            # M⁻¹ = C⁻ᵀ C⁻¹: its diagonal is the column sums of the squares of C⁻¹.
-            C_inverse = solve_triangular(C, np.eye(M.shape[0]), lower=True, check_finite=False)
+            # M⁻¹ = C⁻ᵀ C⁻¹: its diagonal is the column sums of the squares of C⁻¹ (C's
+            # strict upper triangle is 0, and so stays C⁻¹'s).
+            C_inverse, info = dtrtri(C, lower=1)
+            if info != 0:
+                raise np.linalg.LinAlgError("the Cholesky factor is singular")
             diagonal = np.einsum("ij,ij->j", C_inverse, C_inverse)
             log_det = 2.0 * float(np.sum(np.log(np.diag(C))))
         except np.linalg.LinAlgError:  # round-off broke the factorization: the eigenvalues

@@ -25,6 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._activations import ACTIVATIONS, SATURATED_Z
 from ._callbacks import CallbackSupportMixin, fit_task
 from ._evidence import (
+    DEGENERATE_GAMMA,
     MAX_ROUNDS,
     START_ALPHA,
     check_evidence_loss,
@@ -897,7 +898,7 @@ def _stage_merit(stage):
     alpha goes to 0, on separable classes for example), then by log evidence; where the log
     evidence is not computed the later stage (one alpha per layer) ranks higher."""
     _, _, evidence, settled, _ = stage
-    sound = bool(settled and np.all(evidence.gammas >= 0.5))
+    sound = bool(settled and np.all(evidence.gammas >= DEGENERATE_GAMMA))
     log_evidence = evidence.log_evidence
     return (sound, np.inf if log_evidence is None else log_evidence)
 

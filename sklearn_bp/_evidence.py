@@ -59,6 +59,11 @@ ESTIMATED_PRECISION = frozenset({"identity"})
 # SETTLE_LIMIT.
 MAX_ROUNDS = 15
 ALPHA_RTOL = 1e-2
+# A group with fewer well-determined weights than this is degenerate (its evidence grows
+# without bound as its alpha goes to 0): a stage ends, unsettled, when a group stays below it
+# for DEGENERATE_ROUNDS evaluations in a row.
+DEGENERATE_GAMMA = 0.5
+DEGENERATE_ROUNDS = 2
 SETTLE_FRACTION = 0.1
 SETTLE_LIMIT = 0.2
 START_ALPHA = 1.0
@@ -366,15 +371,22 @@ def settle(minimize_at, data, theta, alphas, groups, n_outputs, estimate_beta, m
     ``minimize_at(alphas, theta) -> theta`` minimizes J with our alphas (one per group) from
     θ. Returns θ, the alphas it minimizes J for, the :class:`Evidence` there and whether the
     alphas settled (every |Δ ln alpha_c| within :func:`settling_tolerance`) within
-    ``max_rounds``.
+    ``max_rounds``. A stage in which a group has had fewer than :data:`DEGENERATE_GAMMA`
+    well-determined weights for :data:`DEGENERATE_ROUNDS` rounds in a row ends there, unsettled:
+    it is running off to a degenerate optimum, which the stages' ranking puts last anyway.
     """
     alphas = np.asarray(alphas, dtype=np.float64)
     theta = minimize_at(alphas, theta)
+    degenerate = np.zeros(alphas.size, dtype=int)
     for _ in range(max_rounds):
         evidence = evidence_at(data, theta, alphas, groups, n_outputs, estimate_beta)
         change = np.abs(np.log(evidence.updates / alphas))
         if np.all(change < settling_tolerance(evidence.gammas)):
             return theta, alphas, evidence, True
+        # Rounds in a row with fewer than DEGENERATE_GAMMA determined weights, per group.
+        degenerate = np.where(evidence.gammas < DEGENERATE_GAMMA, degenerate + 1, 0)
+        if np.any(degenerate >= DEGENERATE_ROUNDS):
+            return theta, alphas, evidence, False
         alphas = evidence.updates
         theta = minimize_at(alphas, theta)
     evidence = evidence_at(data, theta, alphas, groups, n_outputs, estimate_beta)

@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pytest
 from scipy import sparse
+from scipy.optimize import minimize
 from sklearn import config_context
 from sklearn.datasets import make_classification, make_friedman1
 from sklearn.utils._param_validation import InvalidParameterError
@@ -18,10 +19,11 @@ from sklearn_bp._evidence import (
     StochasticCurvature,
     evidence_at,
     gauss_newton_matrix,
+    settle,
     settling_tolerance,
     weight_groups,
 )
-from sklearn_bp._objective import DataTerm
+from sklearn_bp._objective import BackpropObjective, DataTerm
 from tests.support import array_api_unavailable, fit_objective
 
 
@@ -200,6 +202,30 @@ def test_settling_tolerance_is_a_tenth_of_the_error_bar_of_ln_alpha():
     np.testing.assert_allclose(
         settling_tolerance([0.0, 0.5, 2.0, 8.0, 200.0, 2e4]), [0.2, 0.2, 0.1, 0.05, 0.01, 0.01]
     )
+
+
+def test_a_stage_running_off_to_a_degenerate_optimum_ends_early():
+    """From a penalty that collapses the network (γ ≈ 0 in both groups), the rounds end after
+    two evaluations with fewer than half a determined weight, unsettled; from a sound start
+    they settle, every group above half a weight."""
+    X, y = regression_data(n=40)
+    data = fit_objective(BackpropRegressor(hidden_layer_sizes=(3,), alpha=1.0), X, y).data
+    calls = []
+
+    def minimize_at(alphas, theta):
+        calls.append(alphas)
+        objective = BackpropObjective(data, alphas)
+        return minimize(objective.loss_gradient, theta, jac=True, method="L-BFGS-B").x
+
+    theta0 = data.network.initial_theta(np.random.RandomState(0))
+    groups = weight_groups(data.network, per_layer=True)
+    _, _, evidence, settled = settle(minimize_at, data, theta0, [1.0, 1e3], groups, 1, True, 15)
+    assert not settled and len(calls) == 2
+    assert np.any(evidence.gammas < 0.5)
+    calls.clear()
+    _, _, evidence, settled = settle(minimize_at, data, theta0, [1.0, 1.0], groups, 1, True, 15)
+    assert settled and np.all(evidence.gammas >= 0.5)
+    assert 2 < len(calls) <= 16
 
 
 def test_predictive_std_matches_an_independent_laplace_computation():

@@ -863,9 +863,8 @@ def _factorization_threads(flops):
     too. A Cholesky factorization of 321 parameters took 27 ms on one thread and 0.27-0.45 s
     on two with the other core busy; an eigendecomposition of 111, 2 ms and 160 ms."""
     limit = blas_threads_for(flops)
-    with limit, scipy_blas_single_threaded if limit is numpy_blas_single_threaded else (
-        contextlib.nullcontext()
-    ):
+    single = limit is numpy_blas_single_threaded
+    with limit, scipy_blas_single_threaded if single else contextlib.nullcontext():
         yield
 
 

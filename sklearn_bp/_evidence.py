@@ -68,7 +68,8 @@ SETTLE_FRACTION = 0.1
 SETTLE_LIMIT = 0.2
 START_ALPHA = 1.0
 # Beyond this many parameters (or three dense matrices beyond working_memory) γ is estimated
-# stochastically; the dense matrix costs n_params curvature products and n_params² floats.
+# stochastically; the dense matrix costs n_params² floats and a factorization of n_params³ / 3
+# flops per round.
 DENSE_LIMIT = 3000
 # Hutchinson's estimator: this many Rademacher probes, CG to this relative residual.
 PROBES = 30

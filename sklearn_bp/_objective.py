@@ -206,8 +206,9 @@ class DataTerm:
         units, diag(h) − h hᵀ for the softmax). The Jacobian of a block of rows comes from one
         backward pass per output unit, of δ(L) = e_k (:func:`_passes.output_jacobian`), and G
         from one matrix product per block, J_blockᵀ (C J)_block, in float64. The blocks hold as
-        many rows as ``max_bytes`` allows for J and C J (2 · 8 · s_L · n_params bytes a row);
-        None where not even one row fits: the caller then asks for the products.
+        many rows as ``max_bytes`` allows for J and C J in float64 and a row of J in X's dtype
+        (2 · 8 · s_L · n_params bytes and n_params items a row); None where not even one row
+        fits: the caller then asks for the products.
         """
         ops, network, loss = self.ops, self.network, self.loss
         n = network.n_params

@@ -446,12 +446,18 @@ def gauss_newton_columns(data, theta):
 
 
 def every_loss(X, y):
-    """(estimator, targets) for every loss's outputs: two identity outputs, Poisson, Gamma,
-    logistic and softmax units."""
+    """(estimator, targets) for every loss's outputs: two identity outputs (two hidden layers
+    of tanh units), Poisson (relu units), Gamma, logistic and softmax units."""
     labels = np.digitize(y, [-0.5, 0.5])  # three classes
     return [
-        (BackpropRegressor(hidden_layer_sizes=(3,), alpha=1.0), np.column_stack([y, y**2])),
-        (BackpropRegressor(hidden_layer_sizes=(3,), alpha=1.0, loss="poisson"), labels),
+        (
+            BackpropRegressor(hidden_layer_sizes=(3, 2), activation="tanh", alpha=1.0),
+            np.column_stack([y, y**2]),
+        ),
+        (
+            BackpropRegressor(hidden_layer_sizes=(3,), activation="relu", loss="poisson"),
+            labels,
+        ),
         (BackpropRegressor(hidden_layer_sizes=(3,), alpha=1.0, loss="gamma"), np.exp(y)),
         (BackpropClassifier(hidden_layer_sizes=(3,), alpha=1.0), labels),
         (BackpropClassifier(hidden_layer_sizes=(3,), alpha=1.0, out_activation="softmax"), labels),

@@ -176,6 +176,15 @@ class ArrayAPIPrimitives:
     def r_output(self, loss, H, RZ, RH):
         return loss.r_output_xp(self.xp, H, RZ)
 
+    def row_outer(self, A, delta, out):
+        xp = self.xp
+        n_rows = delta.shape[0]
+        outer = A[:, :, None] * delta[:, None, :]
+        return xp.reshape(xp.concat((delta[:, None, :], outer), axis=1), (n_rows, -1))
+
+    def concat_columns(self, blocks, out):
+        return self.xp.concat(blocks, axis=1)
+
     def sums(self, network, out):
         return DeviceSums(self, network, out)
 

@@ -7,6 +7,7 @@ derivative of its own: the data term and the objective are ``_objective``'s, the
 and the driver ``_optimize``'s.
 """
 
+import contextlib
 import time
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -24,6 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._activations import ACTIVATIONS, SATURATED_Z
 from ._callbacks import CallbackSupportMixin, fit_task
 from ._evidence import (
+    DEGENERATE_GAMMA,
     MAX_ROUNDS,
     START_ALPHA,
     check_evidence_loss,
@@ -63,7 +65,9 @@ from ._optimize import (
     check_result,
     evaluation_threads,
     minimize_objective,
+    numpy_blas_single_threaded,
     plan_method,
+    scipy_blas_single_threaded,
 )
 from ._persistence import InconsistentVersionWarning, library_versions
 from ._placement import placement_for_fit, placement_for_rows
@@ -411,9 +415,9 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         previous = self._previous_alphas()
         args = (n_outputs, estimate_beta, MAX_ROUNDS)
         # The rounds' curvature products and factorizations under the fit's rule for BLAS
-        # threads, the factorization's n³ / 30 counted as a product: a Cholesky of 321
-        # parameters took 27 ms on one thread and 0.27-0.45 s on two with the other core busy.
-        with blas_threads_for(max(data.largest_product_flops(), network.n_params**3 / 30)):
+        # threads, the factorization's n³ / 30 counted as a product.
+        flops = max(data.largest_product_flops(), network.n_params**3 / 30)
+        with _factorization_threads(flops):
             stages = _evidence_stages(network, data, theta0, previous, minimize_at, rounds, args)
         # Ties (no log evidence beyond the dense limit) go to the later stage.
         stage = max(reversed(stages), key=_stage_merit)
@@ -433,7 +437,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         }
         if estimate_beta and evidence.curvature.exact:
             # Where the fitted arrays live, as they are: return_std reads it with X at hand.
-            factor = posterior_factor(evidence.curvature, evidence.alphas)
+            with _factorization_threads(flops):  # an eigendecomposition, as costly
+                factor = posterior_factor(evidence.curvature, evidence.alphas)
             attributes["_posterior_factor"] = problem.placement.fitted_arrays(problem, [factor])[0]
         return theta, result, rounds, attributes
 
@@ -852,6 +857,18 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         return placement_for_rows(X).output(self, X)
 
 
+@contextlib.contextmanager
+def _factorization_threads(flops):
+    """The BLAS threads of the evidence's products and factorizations, by the fit's rule for
+    ``flops``: where numpy's BLAS gets one thread, scipy's (the triangular solves) gets one
+    too. A Cholesky factorization of 321 parameters took 27 ms on one thread and 0.27-0.45 s
+    on two with the other core busy; an eigendecomposition of 111, 2 ms and 160 ms."""
+    limit = blas_threads_for(flops)
+    single = limit is numpy_blas_single_threaded
+    with limit, scipy_blas_single_threaded if single else contextlib.nullcontext():
+        yield
+
+
 def _evidence_stages(network, data, theta0, previous, minimize_at, rounds, args):
     """The stages of the evidence, ``[(θ, alphas, evidence, settled, summary), ...]``: one
     alpha for all layers, then one per layer from there; under warm start only the stage of
@@ -881,7 +898,7 @@ def _stage_merit(stage):
     alpha goes to 0, on separable classes for example), then by log evidence; where the log
     evidence is not computed the later stage (one alpha per layer) ranks higher."""
     _, _, evidence, settled, _ = stage
-    sound = bool(settled and np.all(evidence.gammas >= 0.5))
+    sound = bool(settled and np.all(evidence.gammas >= DEGENERATE_GAMMA))
     log_evidence = evidence.log_evidence
     return (sound, np.inf if log_evidence is None else log_evidence)
 

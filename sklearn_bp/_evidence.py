@@ -10,7 +10,11 @@ is a full negative log-likelihood and β = 1.
 Everything here is written against the data-term protocol of ``_objective`` (the sums of
 ``loss_sum`` and ``gauss_newton_vector_product_sum``, and the optional dense
 ``gauss_newton_matrix_sum``), so it runs wherever the rows live: in memory, on an array-API
-device, on a dask cluster.
+device, on a dask cluster. Where the rows are at hand the dense G of a round is
+Σ_i J_iᵀ (w_i C_i) J_i, J_i row i's Jacobian of z(L) from one backward pass per output unit
+of a block of rows (``_passes.output_jacobian``) and C_i the output's curvature, one matrix
+product per block; each round then costs a few passes over the rows and one Cholesky
+factorization, besides its minimization.
 
 With G the Gauss-Newton matrix of E_D at θ (the data term's G·v, a sum over the rows), D the
 diagonal of our alpha_c on the weights, and the biases unpenalized (a flat prior), the weights'
@@ -33,12 +37,14 @@ The updates at a minimum of J are MacKay's
 
 with N = W · (number of outputs): a sample weight counts as that many repeated rows, as in
 scikit-learn. They alternate with the optimizer, which starts each round from the previous
-θ, until every alpha_c settles (:func:`settle`).
+θ, until every alpha_c settles (:func:`settle`): until every |Δ ln alpha_c| is below the
+larger of 1% and a tenth of the evidence's own error bar on ln α_c, √(2 / γ_c) (at most 0.2).
 """
 
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg.lapack import dtrtri
 from sklearn import get_config
 
 # Losses whose data term is a full negative log-likelihood (β = 1), and the one with a noise
@@ -46,14 +52,24 @@ from sklearn import get_config
 FIXED_PRECISION = frozenset({"logistic", "softmax", "poisson"})
 ESTIMATED_PRECISION = frozenset({"identity"})
 
-# The evidence rounds: at most MAX_ROUNDS per stage (a stage settles in 4 to 10 on the data
+# The evidence rounds: at most MAX_ROUNDS per stage (a stage settles in 2 to 12 on the data
 # of benchmarks/bench_evidence.py; one that does not is degenerate and loses), until every
-# |Δ ln alpha_c| < ALPHA_RTOL.
+# |Δ ln alpha_c| is within its tolerance (:func:`settling_tolerance`): ALPHA_RTOL, or
+# SETTLE_FRACTION of the evidence's own error bar on ln α_c where that is wider, at most
+# SETTLE_LIMIT.
 MAX_ROUNDS = 15
 ALPHA_RTOL = 1e-2
+# A group with fewer well-determined weights than this is degenerate (its evidence grows
+# without bound as its alpha goes to 0): a stage ends, unsettled, when a group stays below it
+# for DEGENERATE_ROUNDS evaluations in a row.
+DEGENERATE_GAMMA = 0.5
+DEGENERATE_ROUNDS = 2
+SETTLE_FRACTION = 0.1
+SETTLE_LIMIT = 0.2
 START_ALPHA = 1.0
 # Beyond this many parameters (or three dense matrices beyond working_memory) γ is estimated
-# stochastically; the dense matrix costs n_params curvature products and n_params² floats.
+# stochastically; the dense matrix costs n_params² floats and a factorization of n_params³ / 3
+# flops per round.
 DENSE_LIMIT = 3000
 # Hutchinson's estimator: this many Rademacher probes, CG to this relative residual.
 PROBES = 30
@@ -93,8 +109,9 @@ def dense_fits(n_params):
 
 def gauss_newton_matrix(data, theta):
     """G of the data term at θ, dense and symmetric: from the data term's own dense G where it
-    has one (from forward R-passes, within ``working_memory``), else from one G·e_j product
-    per parameter."""
+    has one (Jᵀ (w C) J from the per-row Jacobian of the outputs, one backward pass per output
+    unit and block of rows, within ``working_memory``), else from one G·e_j product per
+    parameter (a dask cluster's data term: one round trip to the workers each)."""
     dense = getattr(data, "gauss_newton_matrix_sum", None)
     if dense is not None:
         G = dense(theta, get_config()["working_memory"] * 2**20)
@@ -157,7 +174,11 @@ class DenseCurvature:
         M = self.G + np.diag(self.diagonal(alphas))
         try:
             C = np.linalg.cholesky(M)
-            C_inverse = np.linalg.solve(C, np.eye(M.shape[0]))
+            # M⁻¹ = C⁻ᵀ C⁻¹: its diagonal is the column sums of the squares of C⁻¹ (C's
+            # strict upper triangle is 0, and so stays C⁻¹'s).
+            C_inverse, info = dtrtri(C, lower=1)
+            if info != 0:
+                raise np.linalg.LinAlgError("the Cholesky factor is singular")
             diagonal = np.einsum("ij,ij->j", C_inverse, C_inverse)
             log_det = 2.0 * float(np.sum(np.log(np.diag(C))))
         except np.linalg.LinAlgError:  # round-off broke the factorization: the eigenvalues
@@ -331,20 +352,42 @@ def evidence_at(data, theta, alphas, groups, n_outputs, estimate_beta, random_st
     return Evidence(alphas, gammas, gamma, beta, updates, log_evidence, curvature)
 
 
+def settling_tolerance(gammas):
+    """The |Δ ln alpha_c| under which group c's alpha counts as settled.
+
+    The evidence itself knows ln α_c only to about √(2 / γ_c) (MacKay 1992, "Bayesian
+    interpolation": the posterior of ln α_c is nearly Gaussian with that standard deviation),
+    and at a θ minimized to the fit's ``tol`` the update of a group with few well-determined
+    weights jitters by several percent from round to round. The tolerance is
+    :data:`SETTLE_FRACTION` of that error bar, at least :data:`ALPHA_RTOL` and at most
+    :data:`SETTLE_LIMIT` (the error bar of γ_c = 0.5, below which a stage is degenerate).
+    """
+    gammas = np.maximum(np.asarray(gammas, dtype=np.float64), np.finfo(np.float64).tiny)
+    return np.clip(SETTLE_FRACTION * np.sqrt(2.0 / gammas), ALPHA_RTOL, SETTLE_LIMIT)
+
+
 def settle(minimize_at, data, theta, alphas, groups, n_outputs, estimate_beta, max_rounds):
     """Alternate the minimization of J with MacKay's updates until the alphas settle.
 
     ``minimize_at(alphas, theta) -> theta`` minimizes J with our alphas (one per group) from
     θ. Returns θ, the alphas it minimizes J for, the :class:`Evidence` there and whether the
-    alphas settled (every |Δ ln alpha_c| < :data:`ALPHA_RTOL`) within ``max_rounds``.
+    alphas settled (every |Δ ln alpha_c| within :func:`settling_tolerance`) within
+    ``max_rounds``. A stage in which a group has had fewer than :data:`DEGENERATE_GAMMA`
+    well-determined weights for :data:`DEGENERATE_ROUNDS` rounds in a row ends there, unsettled:
+    it is running off to a degenerate optimum, which the stages' ranking puts last anyway.
     """
     alphas = np.asarray(alphas, dtype=np.float64)
     theta = minimize_at(alphas, theta)
+    degenerate = np.zeros(alphas.size, dtype=int)
     for _ in range(max_rounds):
         evidence = evidence_at(data, theta, alphas, groups, n_outputs, estimate_beta)
-        change = np.max(np.abs(np.log(evidence.updates / alphas)))
-        if change < ALPHA_RTOL:
+        change = np.abs(np.log(evidence.updates / alphas))
+        if np.all(change < settling_tolerance(evidence.gammas)):
             return theta, alphas, evidence, True
+        # Rounds in a row with fewer than DEGENERATE_GAMMA determined weights, per group.
+        degenerate = np.where(evidence.gammas < DEGENERATE_GAMMA, degenerate + 1, 0)
+        if np.any(degenerate >= DEGENERATE_ROUNDS):
+            return theta, alphas, evidence, False
         alphas = evidence.updates
         theta = minimize_at(alphas, theta)
     evidence = evidence_at(data, theta, alphas, groups, n_outputs, estimate_beta)

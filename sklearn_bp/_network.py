@@ -51,6 +51,11 @@ class Network:
         """Number of layers L, input and output layers included."""
         return len(self.layer_sizes)
 
+    def slice(self, layer):
+        """The slice of θ that holds layer ``layer``'s block [b(l); W(l)]."""
+        start, stop, _ = self._blocks[layer]
+        return slice(int(start), int(stop))
+
     def unpack(self, theta):
         """Return ``[(W(l), b(l)), ...]``, views into the flat vector ``theta``."""
         params = []

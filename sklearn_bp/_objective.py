@@ -28,8 +28,10 @@ from ._passes import (
     block_loss,
     decision_output,
     exact_backward,
+    first_rows,
     gauss_newton_backward,
     gradient_block,
+    output_jacobian,
     r_forward,
 )
 
@@ -154,10 +156,11 @@ class DataTerm:
         """Per-layer θ in the dtype of the passes, where they run."""
         return self.ops.params(self.network, theta, self._compute_theta)
 
-    def _blocks(self):
-        """(X, Y, w) of every block of rows, where the passes read them."""
+    def _blocks(self, block_rows=None):
+        """(X, Y, w) of every block of rows (at most ``block_rows``, by default the data
+        term's), where the passes read them."""
         ops = self.ops
-        for rows in row_blocks(self.X.shape[0], self.block_rows):
+        for rows in row_blocks(self.X.shape[0], block_rows or self.block_rows):
             yield ops.take(self.X, rows), ops.take(self._Y, rows), ops.take(self._w, rows)
 
     def output(self, theta):
@@ -208,36 +211,52 @@ class DataTerm:
     def gauss_newton_matrix_sum(self, theta, max_bytes):
         """Return the dense Gauss-Newton matrix of Σ_i w_i cost_i at θ, or None.
 
-        G = Σ_i J_iᵀ (w_i H_i) J_i with J_i the Jacobian of z(L) and H_i the output units'
-        curvature, so that G_jk = Σ_i R_j{z(L)}_iᵀ R_k{E(L)}_i from forward R-passes along
-        every e_j alone (R{E(L)} = w ⊙ R{h}): one forward pass per block and one R-pass per
-        parameter, where ``n_params`` products G e_j would take a forward, an R- and a
-        backward pass each. None where the R-passes of a block along every e_j take more
-        than ``max_bytes``: the caller then asks for the products.
+        G = Σ_i J_iᵀ (w_i C_i) J_i, with J_i the Jacobian of row i's z(L) with respect to θ
+        (s_L × n_params) and C_i the output units' curvature there (∂²cost/∂z², the
+        R-operator of the loss's output: 1 for the squared error, h(1 − h) for logistic
+        units, diag(h) − h hᵀ for the softmax). The Jacobian of a block of rows comes from one
+        backward pass per output unit, of δ(L) = e_k (:func:`_passes.output_jacobian`), and G
+        from one matrix product per block, J_blockᵀ (C J)_block, in float64. The blocks hold as
+        many rows as ``max_bytes`` allows for J and C J in float64 and a row of J in X's dtype
+        (2 · 8 · s_L · n_params bytes and n_params items a row); None where not even one row
+        fits: the caller then asks for the products.
         """
         ops, network, loss = self.ops, self.network, self.loss
         n = network.n_params
         n_outputs = self.Y.shape[1]
-        if 2 * 8 * n * self.block_rows * n_outputs > max_bytes:
+        bytes_per_row = 2 * 8 * n_outputs * n + ops.dtype.itemsize * n
+        block_rows = min(self.block_rows, int(max_bytes // bytes_per_row))
+        if block_rows < 1:
             return None
-        curvature = self._slots[0].curvature_workspace(self)
         params = self._params(theta)
+        workspace = self.workspace
+        buffer = ops.new((block_rows, n))
         G = np.zeros((n, n), dtype=np.float64)
-        e = np.zeros(n, dtype=np.float64)
-        for X, Y, w in self._blocks():
-            hidden, H, _ = block_loss(ops, network, loss, params, X, Y, w, self.workspace)
-            size = X.shape[0] * n_outputs
-            RZ_all = np.empty((n, size), dtype=np.float64)
-            RE_all = np.empty((n, size), dtype=np.float64)
-            for j in range(n):
-                e[j] = 1.0
-                directions = ops.params(network, e, curvature.direction)
-                RZ, _, RE = r_forward(ops, network, loss, params, directions, X, w, hidden, H,
-                                      curvature)  # fmt: skip
-                RZ_all[j] = np.asarray(ops.to_host(RZ[-1]), dtype=np.float64).ravel()
-                RE_all[j] = np.asarray(ops.to_host(RE), dtype=np.float64).ravel()
-                e[j] = 0.0
-            G += RZ_all @ RE_all.T
+        for X, Y, w in self._blocks(block_rows):
+            n_rows = X.shape[0]
+            hidden, H, _ = block_loss(ops, network, loss, params, X, Y, w, workspace)
+            deltas = first_rows(workspace.deltas, n_rows)
+            scratch = first_rows(workspace.scratch, n_rows)
+            out = None if buffer is None else buffer[:n_rows]
+            jacobian = np.empty((n_outputs, n_rows, n), dtype=np.float64)
+            # C_i e_k for every row, weighted: column k of w_i C_i.
+            curvature = np.empty((n_outputs, n_rows, n_outputs), dtype=np.float64)
+            for unit in range(n_outputs):
+                e = np.zeros((n_rows, n_outputs), dtype=ops.dtype)
+                e[:, unit] = 1.0
+                e = ops.put(e)
+                rows = output_jacobian(ops, network, params, X, hidden, e, deltas, scratch, out)
+                jacobian[unit] = ops.to_host(rows)
+                Ce = ops.r_output(loss, H, e, ops.new((n_rows, n_outputs)))
+                curvature[unit] = ops.to_host(ops.weigh_rows(Ce, w))
+            if n_outputs == 1:
+                # One output: w_i c_i ≥ 0, and G = Sᵀ S for S = √(w c) ⊙ J, a symmetric product.
+                root = np.sqrt(np.maximum(curvature[0], 0.0)) * jacobian[0]
+                G += root.T @ root
+                continue
+            # (C J)_i for output k' = Σ_k (w_i C_i)_k'k J_ik, C_i symmetric.
+            weighted = np.einsum("kiq,kin->qin", curvature, jacobian)
+            G += jacobian.reshape(-1, n).T @ weighted.reshape(-1, n)
         G += G.T
         G *= 0.5
         return G

@@ -10,6 +10,8 @@ they compute with a few primitives that each array library provides:
 - ``activate``, ``times_g_prime``, ``g_second``: the activation g, the product with g′ and g″
   (in terms of a = g(z), from the tables of ``_activations``);
 - ``column_sums(M)`` and ``weigh_rows(M, w)``: 1ᵀ M and w ⊙ M, the weighted sums over rows;
+- ``row_outer(A, delta, out)`` and ``concat_columns(blocks, out)``: [1, a_i] ⊗ δ_i of every
+  row i, flattened (a layer's block of the per-row Jacobian), and those blocks side by side;
 - ``loss``, ``output_delta``, ``r_output``: the loss object's own, for the library;
 - ``sums(network, out)``: where the block sums of J and of the per-layer products are added.
 
@@ -139,6 +141,22 @@ class NumpyPrimitives:
             M *= w[:, np.newaxis]
         return M
 
+    def row_outer(self, A, delta, out):
+        """[1, a_i] ⊗ δ_i of every row i, flattened as a layer's block of θ (bias row first),
+        into ``out`` of shape (n_rows, (s_l + 1) s_{l+1}), a view of the Jacobian's columns."""
+        n_rows, width = delta.shape
+        blocks = out.view()
+        blocks.shape = (n_rows, -1, width)  # raises rather than copy: the writes land in out
+        blocks[:, 0, :] = delta
+        if hasattr(A, "toarray"):
+            A = A.toarray()
+        np.multiply(A[:, :, np.newaxis], delta[:, np.newaxis, :], out=blocks[:, 1:, :])
+        return out
+
+    def concat_columns(self, blocks, out):
+        """The blocks of :meth:`row_outer`: already written into their columns of ``out``."""
+        return out
+
     def loss(self, loss, Z, Y, w, H, scratch):
         return H, loss.loss(Z, Y, w, H, scratch)
 
@@ -257,6 +275,28 @@ def gradient_block(ops, network, loss, params, X, Y, w, workspace, sums):
         first_rows(workspace.deltas, n_rows), first_rows(workspace.scratch, n_rows),
         workspace.Delta,
     )  # fmt: skip
+
+
+def output_jacobian(ops, network, params, X, hidden, delta, deltas, scratch, out):
+    """The per-row Jacobian of an output unit's z(L) with respect to θ, for a block of rows.
+
+    ``delta`` is δ(L) = e_k on every row (the unit vector of output k), ``hidden`` the a(l)
+    of :func:`forward`. The backward pass of :func:`backward` carries it back, δ(l) =
+    δ(l+1) W(l)ᵀ ⊙ g′(z(l)), and row i's derivatives of z(L)_ik with respect to layer l's
+    block of θ, [b(l); W(l)], are [1, a(l)_i] ⊗ δ(l+1)_i: where :func:`backward` sums them over
+    the rows into Δ(l), this keeps one row of the Jacobian per row of X, laid out as θ.
+    ``out`` is an (n_rows, n_params) buffer (None where the primitives allocate); ``deltas``
+    and ``scratch`` the buffers of :func:`backward`.
+    """
+    blocks = [None] * len(params)
+    for layer in range(len(params) - 1, -1, -1):
+        A = X if layer == 0 else hidden[layer - 1]
+        columns = None if out is None else out[:, network.slice(layer)]
+        blocks[layer] = ops.row_outer(A, delta, columns)
+        if layer > 0:
+            delta = ops.matmul(delta, params[layer][0].T, deltas[layer - 1])
+            delta = ops.times_g_prime(network.activation, A, delta, scratch[layer - 1])
+    return ops.concat_columns(blocks, out)
 
 
 # Curvature: products of the Hessian of the data term, or of its Gauss-Newton approximation,

@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pytest
 from scipy import sparse
+from scipy.optimize import minimize
 from sklearn import config_context
 from sklearn.datasets import make_classification, make_friedman1
 from sklearn.utils._param_validation import InvalidParameterError
@@ -18,8 +19,11 @@ from sklearn_bp._evidence import (
     StochasticCurvature,
     evidence_at,
     gauss_newton_matrix,
+    settle,
+    settling_tolerance,
     weight_groups,
 )
+from sklearn_bp._objective import BackpropObjective, DataTerm
 from tests.support import array_api_unavailable, fit_objective
 
 
@@ -181,13 +185,47 @@ def test_fitted_attributes_are_a_fixed_point_of_the_updates():
     per_layer = not np.isclose(regressor.alpha_[0], regressor.alpha_[1], rtol=1e-12)
     groups = weight_groups(network, per_layer)
     alphas = regressor.alpha_ if per_layer else regressor.alpha_[:1]
-    _, gamma, beta, updates, log_evidence = reference_evidence(
+    gammas, gamma, beta, updates, log_evidence = reference_evidence(
         G, 0.5 * np.sum(residual**2), theta, groups, alphas, y.size
     )
-    np.testing.assert_allclose(updates, alphas, rtol=0.02)
+    # Settled: |Δ ln alpha_c| within a tenth of √(2 / γ_c), at least 1%, at most 0.2 (the
+    # numerical Jacobian's G adds a little).
+    tolerance = np.clip(0.1 * np.sqrt(2 / gammas), 0.01, 0.2)
+    assert np.all(np.abs(np.log(updates / alphas)) < tolerance + 1e-3)
     assert regressor.effective_n_parameters_ == pytest.approx(gamma, rel=1e-4)
     assert regressor.noise_variance_ == pytest.approx(1 / beta, rel=1e-4)
     assert regressor.log_evidence_ == pytest.approx(log_evidence, rel=1e-4)
+
+
+def test_settling_tolerance_is_a_tenth_of_the_error_bar_of_ln_alpha():
+    """√(2 / γ_c) / 10, within [0.01, 0.2]: a group with no determined weight is capped."""
+    np.testing.assert_allclose(
+        settling_tolerance([0.0, 0.5, 2.0, 8.0, 200.0, 2e4]), [0.2, 0.2, 0.1, 0.05, 0.01, 0.01]
+    )
+
+
+def test_a_stage_running_off_to_a_degenerate_optimum_ends_early():
+    """From a penalty that collapses the network (γ ≈ 0 in both groups), the rounds end after
+    two evaluations with fewer than half a determined weight, unsettled; from a sound start
+    they settle, every group above half a weight."""
+    X, y = regression_data(n=40)
+    data = fit_objective(BackpropRegressor(hidden_layer_sizes=(3,), alpha=1.0), X, y).data
+    calls = []
+
+    def minimize_at(alphas, theta):
+        calls.append(alphas)
+        objective = BackpropObjective(data, alphas)
+        return minimize(objective.loss_gradient, theta, jac=True, method="L-BFGS-B").x
+
+    theta0 = data.network.initial_theta(np.random.RandomState(0))
+    groups = weight_groups(data.network, per_layer=True)
+    _, _, evidence, settled = settle(minimize_at, data, theta0, [1.0, 1e3], groups, 1, True, 15)
+    assert not settled and len(calls) == 2
+    assert np.any(evidence.gammas < 0.5)
+    calls.clear()
+    _, _, evidence, settled = settle(minimize_at, data, theta0, [1.0, 1.0], groups, 1, True, 15)
+    assert settled and np.all(evidence.gammas >= 0.5)
+    assert 2 < len(calls) <= 16
 
 
 def test_predictive_std_matches_an_independent_laplace_computation():
@@ -396,27 +434,89 @@ def test_every_placement_gives_the_evidence_of_the_rows_in_memory():
     )
 
 
-def test_the_dense_gauss_newton_matrix_equals_its_products():
-    """The data term's G from R-passes equals its G·e_j products, for every loss's outputs;
-    beyond ``max_bytes`` it leaves them to the caller."""
-    X, y = regression_data(n=30)
+def gauss_newton_columns(data, theta):
+    """G of a data term, one G·e_j product (a forward, an R- and a backward pass) a column."""
+    columns = []
+    for j in range(theta.size):
+        e, out = np.zeros(theta.size), np.empty(theta.size)
+        e[j] = 1.0
+        data.gauss_newton_vector_product_sum(theta, e, out)
+        columns.append(out)
+    return np.column_stack(columns)
+
+
+def every_loss(X, y):
+    """(estimator, targets) for every loss's outputs: two identity outputs (two hidden layers
+    of tanh units), Poisson (relu units), Gamma, logistic and softmax units."""
     labels = np.digitize(y, [-0.5, 0.5])  # three classes
-    for estimator, target in [
-        (BackpropRegressor(hidden_layer_sizes=(3,), alpha=1.0), np.column_stack([y, y**2])),
-        (BackpropRegressor(hidden_layer_sizes=(3,), alpha=1.0, loss="poisson"), labels),
+    return [
+        (
+            BackpropRegressor(hidden_layer_sizes=(3, 2), activation="tanh", alpha=1.0),
+            np.column_stack([y, y**2]),
+        ),
+        (
+            BackpropRegressor(hidden_layer_sizes=(3,), activation="relu", loss="poisson"),
+            labels,
+        ),
+        (BackpropRegressor(hidden_layer_sizes=(3,), alpha=1.0, loss="gamma"), np.exp(y)),
         (BackpropClassifier(hidden_layer_sizes=(3,), alpha=1.0), labels),
         (BackpropClassifier(hidden_layer_sizes=(3,), alpha=1.0, out_activation="softmax"), labels),
-    ]:
-        data = fit_objective(estimator, X, target).data
+    ]
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_dense_gauss_newton_matrix_equals_its_products(weighted):
+    """The data term's G from the batched output Jacobian, Jᵀ (w C) J block by block, equals
+    its G·e_j products for every loss's outputs, with and without sample weights, in blocks
+    of any size; where not one row's Jacobian fits in ``max_bytes`` it leaves them to the
+    caller."""
+    X, y = regression_data(n=30)
+    weights = np.random.RandomState(1).uniform(0, 3, size=30) if weighted else None
+    for estimator, target in every_loss(X, y):
+        data = fit_objective(estimator, X, target, sample_weight=weights).data
         theta = data.network.initial_theta(np.random.RandomState(0))
-        columns = []
-        for j in range(theta.size):
-            e, out = np.zeros(theta.size), np.empty(theta.size)
-            e[j] = 1.0
-            data.gauss_newton_vector_product_sum(theta, e, out)
-            columns.append(out)
-        products = np.column_stack(columns)
+        products = gauss_newton_columns(data, theta)
         np.testing.assert_allclose(
             data.gauss_newton_matrix_sum(theta, 2**30), products, rtol=1e-10, atol=1e-12
         )
+        # Blocks of 7 rows (4 blocks, the last of 2): the same sum.
+        n_outputs = data.Y.shape[1]
+        seven_rows = 7 * (2 * 8 * n_outputs + 8) * theta.size
+        np.testing.assert_allclose(
+            data.gauss_newton_matrix_sum(theta, seven_rows), products, rtol=1e-10, atol=1e-12
+        )
         assert data.gauss_newton_matrix_sum(theta, 100) is None
+
+
+def test_the_dense_gauss_newton_matrix_of_sparse_float32_and_array_api_rows():
+    """The batched Jacobian's G of sparse rows equals that of the same rows dense; in float32
+    (the passes in float32, the products in float64) and on an array-API namespace it equals
+    the float64 G·e_j products to their precision."""
+    X, y = regression_data(n=30)
+    X[X < 0] = 0.0  # a sparse matrix worth the name
+    for estimator, target in every_loss(X, y):
+        dense = fit_objective(estimator, X, target).data
+        theta = dense.network.initial_theta(np.random.RandomState(0))
+        products = gauss_newton_columns(dense, theta)
+        on_sparse = fit_objective(estimator, sparse.csr_matrix(X), target).data
+        np.testing.assert_allclose(
+            on_sparse.gauss_newton_matrix_sum(theta, 2**30), products, rtol=1e-10, atol=1e-12
+        )
+        single = DataTerm(
+            dense.network, dense.loss, X.astype(np.float32), dense.Y.astype(np.float32),
+            dense.sample_weight.astype(np.float32), 64,
+        )  # fmt: skip
+        G = single.gauss_newton_matrix_sum(theta, 2**30)
+        assert G.dtype == np.float64
+        scale = np.max(np.abs(products))
+        np.testing.assert_allclose(G, products, rtol=1e-4, atol=1e-5 * scale)
+        if array_api_unavailable() is None:
+            xp = pytest.importorskip("array_api_strict")
+            with config_context(array_api_dispatch=True):
+                device = DataTerm(
+                    dense.network, dense.loss, xp.asarray(X), dense.Y, dense.sample_weight, 64
+                )
+                np.testing.assert_allclose(
+                    device.gauss_newton_matrix_sum(theta, 2**30), products, rtol=1e-10,
+                    atol=1e-12,
+                )  # fmt: skip

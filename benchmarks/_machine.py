@@ -1,9 +1,12 @@
 """What the benchmark reports say about the machine and the code they ran on."""
 
+import functools
 import os
 import platform
 import subprocess
 from pathlib import Path
+
+import threadpoolctl
 
 
 def git_revision():
@@ -34,3 +37,22 @@ def cpu_model():
 def load_average():
     """The 1, 5 and 15 minute load averages, as text."""
     return ", ".join(f"{load:.1f}" for load in os.getloadavg())
+
+
+def _is_numpy_bundled(filepath):
+    folder = Path(filepath).parent
+    return folder.name == "numpy.libs" or (
+        folder.name == ".dylibs" and folder.parent.name == "numpy"
+    )
+
+
+@functools.cache
+def numpy_blas():
+    """threadpoolctl's handle on the BLAS bundled with numpy (numpy.libs; numpy/.dylibs on
+    macOS), the copy whose threads a fit controls; where numpy and scipy share one BLAS (MKL, a
+    system OpenBLAS), every BLAS loaded."""
+    controller = threadpoolctl.ThreadpoolController()
+    paths = [info["filepath"] for info in controller.info() if _is_numpy_bundled(info["filepath"])]
+    if not paths:  # numpy and scipy share a BLAS (MKL, a system OpenBLAS): use every one
+        paths = [info["filepath"] for info in controller.info() if info["user_api"] == "blas"]
+    return controller.select(filepath=paths)

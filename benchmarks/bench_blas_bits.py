@@ -30,8 +30,12 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import threadpoolctl
-from _machine import cpu_model, git_revision, load_average  # benchmarks/_machine.py
+from _machine import (  # benchmarks/_machine.py
+    cpu_model,
+    git_revision,
+    load_average,
+    numpy_blas,
+)
 from sklearn.datasets import load_digits, make_classification
 from sklearn.preprocessing import StandardScaler
 
@@ -43,22 +47,6 @@ SHAPES = [
     ("20000x400", (20000, 400), (25,)),
     ("10000x784", (10000, 784), (256, 256)),
 ]
-
-
-def _is_numpy_bundled(filepath):
-    folder = Path(filepath).parent
-    return folder.name == "numpy.libs" or (
-        folder.name == ".dylibs" and folder.parent.name == "numpy"
-    )
-
-
-@functools.cache
-def numpy_blas():
-    controller = threadpoolctl.ThreadpoolController()
-    paths = [info["filepath"] for info in controller.info() if _is_numpy_bundled(info["filepath"])]
-    if not paths:  # numpy and scipy share a BLAS (MKL, a system OpenBLAS): use every one
-        paths = [info["filepath"] for info in controller.info() if info["user_api"] == "blas"]
-    return controller.select(filepath=paths)
 
 
 @contextlib.contextmanager

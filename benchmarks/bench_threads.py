@@ -64,7 +64,12 @@ import numpy as np
 import scipy
 import sklearn
 import threadpoolctl
-from _machine import cpu_model, git_revision, load_average  # benchmarks/_machine.py
+from _machine import (  # benchmarks/_machine.py
+    cpu_model,
+    git_revision,
+    load_average,
+    numpy_blas,
+)
 from sklearn.datasets import load_digits, make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -81,23 +86,6 @@ TOLERANCE = 1.1  # "not much slower": the default within 10% of one thread
 
 # ---------------------------------------------------------------------------------------------
 # numpy's BLAS pool
-
-
-def _is_numpy_bundled(filepath):
-    folder = Path(filepath).parent
-    return folder.name == "numpy.libs" or (
-        folder.name == ".dylibs" and folder.parent.name == "numpy"
-    )
-
-
-@functools.cache
-def numpy_blas():
-    """threadpoolctl's handle on the BLAS bundled with numpy, and on nothing else."""
-    controller = threadpoolctl.ThreadpoolController()
-    paths = [info["filepath"] for info in controller.info() if _is_numpy_bundled(info["filepath"])]
-    if not paths:
-        raise RuntimeError("numpy's bundled BLAS (in numpy.libs) is not loaded.")
-    return controller.select(filepath=paths)
 
 
 def default_threads():

@@ -21,7 +21,7 @@ import contextlib
 import contextvars
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
@@ -127,6 +127,9 @@ class OrderedBlocks:
         finally:
             for future in futures:
                 future.cancel()  # not started yet: nothing left for it
+            # Every thread lets go of its slot before the slots serve anything else: wait for
+            # all of them before the first one's error is raised.
+            wait(futures)
             for future in futures:
                 if not future.cancelled():
                     future.result()

@@ -46,6 +46,18 @@ def workers():
     return _WORKERS.get()
 
 
+def _forget_executor():
+    """In a forked child: the parent's pool threads are not there, but its executor would
+    count them as idle and never start any, and a block handed to it would wait for ever."""
+    global _executor, _executor_lock
+    _executor = None
+    _executor_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_executor)
+
+
 def _shared_executor():
     """One pool of threads for every data term of the process, started on first use."""
     global _executor

@@ -2,6 +2,9 @@
 for every number of threads, errors and floating-point settings carried across threads."""
 
 import os
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
@@ -228,3 +231,45 @@ def test_an_error_reaches_the_caller_only_once_every_thread_has_let_go_of_its_sl
     with pytest.raises(ValueError, match="the first thread's block failed"):
         OrderedBlocks(list(range(6))).run(6, evaluate, Ledger(), 3)
     assert running == []
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_evaluates_its_blocks_on_threads_of_its_own():
+    # The parent's executor, inherited by a forked child (multiprocessing's "fork"), counted
+    # the parent's threads as idle: the child's blocks were handed to threads that do not
+    # exist there, and the child waited for them for ever.
+    script = textwrap.dedent(
+        """
+        import os, threading
+        from sklearn_bp._block_pool import OrderedBlocks
+
+        class Sums:
+            def add_loss(self, value): pass
+            def add(self, layer, W, b=None): pass
+            def end_block(self): pass
+
+        def run():
+            barrier = threading.Barrier(2, timeout=20)
+            threads = set()
+            def evaluate(index, slot, recorded):
+                threads.add(threading.get_ident())
+                if index < 2:
+                    barrier.wait()
+            OrderedBlocks(list(range(4))).run(6, evaluate, Sums(), 2)
+            return len(threads)
+
+        assert run() == 2
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if run() == 2 else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, status
+        print("ok")
+        """
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    environment = {**os.environ, "PYTHONPATH": root}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=environment
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -240,7 +240,7 @@ def test_a_forked_child_evaluates_its_blocks_on_threads_of_its_own():
     # exist there, and the child waited for them for ever.
     script = textwrap.dedent(
         """
-        import os, threading
+        import faulthandler, os, threading
         from sklearn_bp._block_pool import OrderedBlocks
 
         class Sums:
@@ -261,6 +261,7 @@ def test_a_forked_child_evaluates_its_blocks_on_threads_of_its_own():
         assert run() == 2
         pid = os.fork()
         if pid == 0:
+            faulthandler.dump_traceback_later(30, exit=True)  # a hung child ends
             os._exit(0 if run() == 2 else 1)
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0, status

@@ -21,7 +21,7 @@ import contextlib
 import contextvars
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
@@ -44,6 +44,18 @@ def block_workers(count):
 def workers():
     """The number of threads blocks are evaluated on in this context."""
     return _WORKERS.get()
+
+
+def _forget_executor():
+    """In a forked child: the parent's pool threads are not there, but its executor would
+    count them as idle and never start any, and a block handed to it would wait for ever."""
+    global _executor, _executor_lock
+    _executor = None
+    _executor_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_executor)
 
 
 def _shared_executor():
@@ -127,6 +139,9 @@ class OrderedBlocks:
         finally:
             for future in futures:
                 future.cancel()  # not started yet: nothing left for it
+            # Every thread lets go of its slot before the slots serve anything else: wait for
+            # all of them before the first one's error is raised.
+            wait(futures)
             for future in futures:
                 if not future.cancelled():
                     future.result()

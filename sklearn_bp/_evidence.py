@@ -330,8 +330,11 @@ def evidence_at(data, theta, alphas, groups, n_outputs, estimate_beta, random_st
     n_data = data.total_weight * n_outputs
     tiny = np.finfo(np.float64).tiny
     if estimate_beta:
-        # β = (N − γ) / (2 E_D); N − γ at least 1, so that β stays finite and positive.
-        beta = max(n_data - gamma, 1.0) / max(2.0 * e_d, tiny)
+        # β = (N − γ) / (2 E_D); N − γ at least 1, and the noise variance 1/β at least
+        # √tiny (1.5e-154; E_D = 0 on rows the network interpolates), so that β, α = alpha β
+        # and the log evidence stay finite and positive.
+        dof = max(n_data - gamma, 1.0)
+        beta = dof / max(2.0 * e_d, dof * float(np.sqrt(tiny)))
     else:
         beta = 1.0
     # α_c = γ_c / (2 E_W,c), kept positive for a group whose weights or γ_c vanish.

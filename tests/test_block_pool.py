@@ -1,6 +1,10 @@
 """Blocks of rows on several threads (``_block_pool``): sums added in block order, the same bits
 for every number of threads, errors and floating-point settings carried across threads."""
 
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
@@ -9,6 +13,7 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy import sparse
 
+from sklearn_bp import _block_pool
 from sklearn_bp._block_pool import OrderedBlocks, block_workers, workers
 from sklearn_bp._losses import CLASSIFIER_LOSSES
 from sklearn_bp._network import Network
@@ -184,3 +189,88 @@ def test_blocks_in_flight_stay_within_working_memory():
     with config_context(working_memory=1.5 * per_block / 2**20), block_workers(2):
         data.loss_gradient_sum(theta, gradient)
     assert len(data._slots) == 1
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two threads in the pool")
+def test_an_error_reaches_the_caller_only_once_every_thread_has_let_go_of_its_slot(monkeypatch):
+    # The first pool thread's block fails at once while the second's is still running: the
+    # error must not reach the caller (who may evaluate on the same slots again) before the
+    # second thread is done with its slot.
+    executor = _block_pool._shared_executor()
+    role = threading.local()
+
+    class Numbered:
+        """The shared executor, each submitted task told its number."""
+
+        count = 0
+
+        def submit(self, fn, *args):
+            number, Numbered.count = Numbered.count, Numbered.count + 1
+
+            def numbered():
+                role.number = number
+                return fn(*args)
+
+            return executor.submit(numbered)
+
+    monkeypatch.setattr(_block_pool, "_shared_executor", Numbered)
+    started = threading.Barrier(3, timeout=10)
+    running = []
+
+    def evaluate(index, slot, recorded):
+        if index < 3:
+            started.wait()  # the caller and both pool threads each hold a block
+        number = getattr(role, "number", None)
+        if number == 0:
+            raise ValueError("the first thread's block failed")
+        if number == 1:
+            running.append(slot)
+            time.sleep(0.3)
+            running.remove(slot)
+
+    with pytest.raises(ValueError, match="the first thread's block failed"):
+        OrderedBlocks(list(range(6))).run(6, evaluate, Ledger(), 3)
+    assert running == []
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_evaluates_its_blocks_on_threads_of_its_own():
+    # The parent's executor, inherited by a forked child (multiprocessing's "fork"), counted
+    # the parent's threads as idle: the child's blocks were handed to threads that do not
+    # exist there, and the child waited for them for ever.
+    script = textwrap.dedent(
+        """
+        import faulthandler, os, threading
+        from sklearn_bp._block_pool import OrderedBlocks
+
+        class Sums:
+            def add_loss(self, value): pass
+            def add(self, layer, W, b=None): pass
+            def end_block(self): pass
+
+        def run():
+            barrier = threading.Barrier(2, timeout=20)
+            threads = set()
+            def evaluate(index, slot, recorded):
+                threads.add(threading.get_ident())
+                if index < 2:
+                    barrier.wait()
+            OrderedBlocks(list(range(4))).run(6, evaluate, Sums(), 2)
+            return len(threads)
+
+        assert run() == 2
+        pid = os.fork()
+        if pid == 0:
+            faulthandler.dump_traceback_later(30, exit=True)  # a hung child ends
+            os._exit(0 if run() == 2 else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, status
+        print("ok")
+        """
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    environment = {**os.environ, "PYTHONPATH": root}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=environment
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

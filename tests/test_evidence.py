@@ -520,3 +520,20 @@ def test_the_dense_gauss_newton_matrix_of_sparse_float32_and_array_api_rows():
                     device.gauss_newton_matrix_sum(theta, 2**30), products, rtol=1e-10,
                     atol=1e-12,
                 )  # fmt: skip
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("alphas", [[0.5], [50.0]])
+def test_interpolated_rows_keep_beta_and_the_log_evidence_finite(alphas):
+    # E_D = 0 (rows the network interpolates): β = (N − γ) / (2 E_D) overflowed to inf, and
+    # the log evidence and the updates with it; the noise variance is floored at √tiny.
+    X, y = regression_data(n=60)
+    objective = fit_objective(BackpropRegressor(hidden_layer_sizes=(3,), alpha=1.0), X, y)
+    data, network = objective.data, objective.network
+    data.loss_sum = lambda theta: 0.0
+    theta = network.initial_theta(np.random.RandomState(0))
+    groups = weight_groups(network, per_layer=False)
+    evidence = evidence_at(data, theta, alphas, groups, 1, True)
+    assert evidence.beta == pytest.approx(1.0 / np.sqrt(np.finfo(np.float64).tiny))
+    assert np.isfinite(evidence.log_evidence)
+    assert np.all(np.isfinite(evidence.updates)) and np.all(evidence.updates > 0)

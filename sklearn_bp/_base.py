@@ -427,6 +427,17 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             monitor = self._monitor(data, [], coordinates, alpha=alphas)
             loss, gradient_norm = monitor.final_loss_and_gradient_norm(theta)
             result = {**result, "fun": loss, "gradient_norm": gradient_norm}
+        n_data = data.total_weight * problem.targets.n_outputs
+        if estimate_beta and evidence.gamma > n_data - 1.0:
+            warnings.warn(
+                f"alpha='evidence' found about {evidence.gamma:.1f} parameters determined by "
+                f"{n_data:g} targets (the sum of the sample weights times the outputs): too "
+                f"few targets to estimate the noise, so noise_variance_ and return_std rest "
+                f"on a floor rather than on the data. Fit on more rows, use fewer hidden "
+                f"units, or give alpha a number.",
+                UserWarning,
+                stacklevel=caller_stacklevel(),
+            )
         alpha_ = np.asarray(alphas, dtype=np.float64).copy()
         attributes = {
             "alpha_": problem.placement.fitted_arrays(problem, [alpha_])[0],

@@ -3,6 +3,7 @@ against an independent dense computation (a Jacobian by central differences, Num
 eigenvalues and determinants), the stochastic γ against the exact one, and the errors."""
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -537,3 +538,24 @@ def test_interpolated_rows_keep_beta_and_the_log_evidence_finite(alphas):
     assert evidence.beta == pytest.approx(1.0 / np.sqrt(np.finfo(np.float64).tiny))
     assert np.isfinite(evidence.log_evidence)
     assert np.all(np.isfinite(evidence.updates)) and np.all(evidence.updates > 0)
+
+
+def test_more_determined_parameters_than_targets_warns_about_the_noise():
+    # 5 rows and 20 hidden units: every bias counts as determined, so γ > N and β rests on the
+    # guard max(N − γ, 1), not on the data; the fit says so.
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(5, 3), rng.randn(5)
+    model = BackpropRegressor(hidden_layer_sizes=(20,), alpha="evidence", random_state=0)
+    with pytest.warns(UserWarning, match=r"determined by 5 targets.*too few targets") as record:
+        model.fit(X, y)
+    assert record[0].filename == __file__
+    assert model.effective_n_parameters_ > 5 - 1
+
+
+def test_enough_targets_fit_without_the_noise_warning():
+    X, y = regression_data(n=60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = BackpropRegressor(hidden_layer_sizes=(3,), alpha="evidence", random_state=0)
+        model.fit(X, y)
+    assert model.effective_n_parameters_ < 60 - 1

@@ -20,6 +20,7 @@ from scipy.optimize import OptimizeResult, minimize
 from sklearn.exceptions import ConvergenceWarning, EfficiencyWarning
 from threadpoolctl import ThreadpoolController
 
+from . import _lbfgs
 from ._block_pool import block_workers
 from ._fixes import caller_stacklevel, scipy_solver_options
 
@@ -29,7 +30,8 @@ MAX_ITER = np.iinfo(np.int32).max
 
 @dataclass(frozen=True)
 class Method:
-    """How ``fit``'s parameters map onto one method of ``scipy.optimize.minimize``."""
+    """How ``fit``'s parameters map onto one method of ``scipy.optimize.minimize``, or of our
+    own."""
 
     solver: str  # the private scipy function minimize dispatches to: its options
     max_iter: str  # the option ``max_iter`` sets
@@ -38,10 +40,24 @@ class Method:
     hessp: bool = False  # takes a Hessian-vector product
     dense: bool = False  # keeps a dense n × n matrix
     reproducible: bool = True  # the same inputs give the same result
+    # A method of our own, called in place of ``minimize`` as ``minimizer(fun, x0, callback=,
+    # tol=, **options)``, and the options it takes.
+    minimizer: object = None
+    own_options: tuple = ()
 
 
 METHODS = {
     "L-BFGS-B": Method("_minimize_lbfgsb", "maxiter", ("ftol", "gtol"), max_fun="maxfun"),
+    # Ours (_lbfgs): the two-loop recursion and a strong-Wolfe line search, no bounds; the
+    # same stopping tests as L-BFGS-B's, without its bound-constrained bookkeeping.
+    "L-BFGS": Method(
+        "",
+        "maxiter",
+        ("ftol", "gtol"),
+        max_fun="maxfun",
+        minimizer=_lbfgs.minimize_lbfgs,
+        own_options=_lbfgs.OPTIONS,
+    ),
     "BFGS": Method("_minimize_bfgs", "maxiter", ("gtol",), dense=True),
     "CG": Method("_minimize_cg", "maxiter", ("gtol",)),
     # TNC has no iteration limit: max_iter bounds its evaluations of J.
@@ -127,7 +143,10 @@ def _check_options(method, options):
             )
     if callable(method):
         return
-    known = scipy_solver_options(METHODS[method].solver)
+    if spec.minimizer is not None:
+        known = set(spec.own_options)
+    else:
+        known = scipy_solver_options(spec.solver)
     if known is None:  # scipy renamed its private solver function: it warns of unknown options
         return
     unknown = sorted(set(options) - known)
@@ -634,7 +653,8 @@ class EarlyStopping:
 
 
 def minimize_objective(monitor, theta0, *, plan, tol, early_stopping=None):
-    """Minimize J from ``theta0`` with ``scipy.optimize.minimize``; return its result.
+    """Minimize J from ``theta0`` with ``scipy.optimize.minimize`` (or our own L-BFGS);
+    return its result.
 
     Parameters
     ----------
@@ -685,16 +705,25 @@ def minimize_objective(monitor, theta0, *, plan, tol, early_stopping=None):
         np.errstate(over="ignore", invalid="ignore", divide="ignore"),
     ):
         try:
-            result = minimize(
-                monitor.fun,
-                monitor.to_method(theta0),
-                jac=True,
-                hessp=hessp,
-                method=method,
-                tol=tol,
-                options=options,
-                callback=monitor.callback,
-            )
+            if plan.spec.minimizer is not None:
+                result = plan.spec.minimizer(
+                    monitor.fun,
+                    monitor.to_method(theta0),
+                    callback=monitor.callback,
+                    tol=tol,
+                    **options,
+                )
+            else:
+                result = minimize(
+                    monitor.fun,
+                    monitor.to_method(theta0),
+                    jac=True,
+                    hessp=hessp,
+                    method=method,
+                    tol=tol,
+                    options=options,
+                    callback=monitor.callback,
+                )
             x = monitor.from_method(_check_solution(result, method, theta0.size))
         except _Stop as stop:
             if monitor.best_theta is None:

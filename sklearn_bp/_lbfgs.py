@@ -29,8 +29,10 @@ from scipy.optimize import OptimizeResult
 
 # The options ``method="L-BFGS"`` takes (``fit``'s ``options``), with scipy's names.
 OPTIONS = ("maxiter", "maxfun", "maxcor", "maxls", "ftol", "gtol")
-# A curvature pair enters the history only when sᵀy exceeds this (torch.optim.LBFGS's test).
-MIN_CURVATURE = 1e-10
+# A curvature pair enters the history only when sᵀy > EPS yᵀy (scipy's L-BFGS-B skips pairs
+# by a relative test too; torch.optim.LBFGS's absolute 1e-10 freezes the history near a
+# minimum where J itself is small).
+EPS = np.finfo(np.float64).eps
 # The line search gives up on a bracket shorter than this along the direction's largest entry.
 MIN_BRACKET = 1e-9
 C1, C2 = 1e-4, 0.9
@@ -227,14 +229,14 @@ def minimize_lbfgs(
         nit += 1
         s = point.x - x
         y = point.g - g
-        sy = _dot(s, y)
-        if sy > MIN_CURVATURE:
+        sy, yy = _dot(s, y), _dot(y, y)
+        if sy > EPS * yy:
             if len(steps) == maxcor:
                 steps.pop(0), changes.pop(0), rho.pop(0)
             steps.append(s)
             changes.append(y)
             rho.append(1.0 / sy)
-            gamma = sy / _dot(y, y)
+            gamma = sy / yy
         f_previous = f
         x, f, g = point.x, point.f, point.g
         if callback is not None:

@@ -18,12 +18,13 @@ contenders alternate over ``--rounds`` rounds:
 
 And the split of ours per iteration (medians over ``--repeat`` calls):
 
-- ``evaluation``: one J and ∇J as the method sees it (θ float64 from the host, J and ∇J back);
+- ``evaluation``: one J and ∇J as the method sees it (θ float64 from the host, J and ∇J back),
+  timed inside the fits (median) and alone;
 - ``transfers``: θ to a tensor and a vector of θ's size back to float64, alone;
 - ``optimizer``: the method's own work per iteration at this number of parameters, on a
   quadratic whose evaluation costs next to nothing (the same method, the same N iterations);
-- ``rest``: the iteration less evaluations × evaluation less the optimizer's work (the
-  monitor's checks and copies, the loss curve).
+- ``rest``: the iteration less the time of the evaluations in it less the optimizer's work
+  (the monitor's checks and copies, the loss curve).
 
 Usage::
 
@@ -70,13 +71,24 @@ def data(shape, dtype):
     return torch.from_numpy(X), torch.from_numpy(y)
 
 
-def timed_minimize(seconds):
-    """``minimize_objective`` that appends its own time to ``seconds``."""
+def timed_minimize(seconds, evaluations):
+    """``minimize_objective`` that appends its own time to ``seconds``, and the time of each
+    evaluation of J and ∇J inside it to ``evaluations``."""
 
-    def minimize_and_time(*args, **kwargs):
+    def minimize_and_time(monitor, *args, **kwargs):
+        loss_gradient = monitor.loss_gradient
+
+        def timed(theta):
+            start = time.perf_counter()
+            try:
+                return loss_gradient(theta)
+            finally:
+                evaluations.append(time.perf_counter() - start)
+
+        monitor.loss_gradient = timed
         start = time.perf_counter()
         try:
-            return minimize_objective(*args, **kwargs)
+            return minimize_objective(monitor, *args, **kwargs)
         finally:
             seconds.append(time.perf_counter() - start)
 
@@ -87,10 +99,10 @@ def fit_ours(X, y, hidden, iterations, method):
     clf = BackpropClassifier(
         hidden, alpha=ALPHA, max_iter=iterations, tol=0, random_state=0, method=method
     )
-    loop = []
+    loop, evaluations = [], []
     with config_context(array_api_dispatch=True), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        sklearn_bp._base.minimize_objective = timed_minimize(loop)
+        sklearn_bp._base.minimize_objective = timed_minimize(loop, evaluations)
         try:
             start = time.perf_counter()
             clf.fit(X, y)
@@ -100,6 +112,8 @@ def fit_ours(X, y, hidden, iterations, method):
     return {
         "fit": seconds / clf.n_iter_,
         "iteration": loop[0] / clf.n_iter_,
+        "evaluation": statistics.median(evaluations),
+        "evaluations_seconds": sum(evaluations) / clf.n_iter_,
         "n_iter": clf.n_iter_,
         "evaluations": clf.n_fun_evals_ / clf.n_iter_ if hasattr(clf, "n_fun_evals_") else None,
         "J": float(clf.loss_),
@@ -168,7 +182,7 @@ def fit_torch(X, y, hidden, iterations, objective, theta0):
         }
 
 
-def optimizer_work(method, n_params, iterations):
+def optimizer_work(method, n_params, iterations, dtype):
     """The method's own seconds per iteration at ``n_params``, on a cheap quadratic."""
     rng = np.random.default_rng(0)
     diagonal = rng.uniform(0.1, 10.0, n_params)
@@ -186,8 +200,9 @@ def optimizer_work(method, n_params, iterations):
         start = time.perf_counter()
         if spec.minimizer is not None:
             spec.minimizer(
-                fun, x0, tol=0, maxiter=iterations, callback=lambda x: count.append(None)
-            )
+                fun, x0, tol=0, maxiter=iterations, callback=lambda x: count.append(None),
+                dtype=dtype,
+            )  # fmt: skip
         else:
             minimize(
                 fun, x0, jac=True, method=method, tol=0,
@@ -209,7 +224,7 @@ def split(X, y, hidden, iterations, repeat, method):
     return {
         "evaluation": evaluation,
         "transfers": transfers,
-        "optimizer": optimizer_work(method, theta0.size, iterations),
+        "optimizer": optimizer_work(method, theta0.size, iterations, objective.data.dtype),
         "n_params": theta0.size,
     }, objective, theta0
 
@@ -273,13 +288,17 @@ def main():
             for method, parts in splits.items():
                 results = runs[f"ours {method}"]
                 iteration = statistics.median(r["iteration"] for r in results)
-                evaluations = results[-1]["evaluations"] or 1.0
-                rest = iteration - evaluations * parts["evaluation"] - parts["optimizer"]
+                in_fit = statistics.median(r["evaluations_seconds"] for r in results)
+                evaluation = statistics.median(r["evaluation"] for r in results)
+                evaluations = results[-1]["evaluations"]
+                rest = iteration - in_fit - parts["optimizer"]
                 print(
-                    f"\nours {method}, {parts['n_params']} parameters, per iteration: "
-                    f"{evaluations:.2f} evaluations × {1e3 * parts['evaluation']:.1f} ms "
-                    f"(of which transfers {1e3 * parts['transfers']:.2f} ms), optimizer "
-                    f"{1e3 * parts['optimizer']:.1f} ms, rest {1e3 * rest:.1f} ms"
+                    f"\nours {method}, {parts['n_params']} parameters, per iteration "
+                    f"{1e3 * iteration:.1f} ms: {evaluations:.2f} evaluations × "
+                    f"{1e3 * evaluation:.1f} ms in the fit ({1e3 * parts['evaluation']:.1f} "
+                    f"alone; transfers {1e3 * parts['transfers']:.2f} ms of it), the method's "
+                    f"own work {1e3 * parts['optimizer']:.1f} ms, the rest (monitor, checks, "
+                    f"copies) {1e3 * rest:.1f} ms"
                 )
             print(f"\nload average after: {load_average()}")
 

@@ -24,7 +24,7 @@ between them at each evaluation.
 import math
 
 import numpy as np
-from scipy.linalg.blas import daxpy, ddot
+from scipy.linalg.blas import get_blas_funcs
 from scipy.optimize import OptimizeResult
 
 # The options ``method="L-BFGS"`` takes (``fit``'s ``options``), with scipy's names.
@@ -39,12 +39,7 @@ C1, C2 = 1e-4, 0.9
 
 
 def _dot(a, b):
-    return float(ddot(a, b))
-
-
-def _axpy(a, x, y):
-    """y += a x, in place."""
-    daxpy(x, y, a=a)
+    return float(np.dot(a, b))
 
 
 def _cubic_minimum(t1, f1, g1, t2, f2, g2, bounds=None):
@@ -154,6 +149,7 @@ def minimize_lbfgs(
     maxls=25,
     ftol=None,
     gtol=None,
+    dtype=np.float64,
 ):
     """Minimize ``fun`` from ``x0`` with L-BFGS and a strong-Wolfe line search.
 
@@ -178,6 +174,11 @@ def minimize_lbfgs(
         Stop when the relative reduction of f is at most this (default 2.22e-9, scipy's).
     gtol : float or None
         Stop when the largest entry of the gradient is at most this (default 1e-5, scipy's).
+    dtype : numpy dtype, default=np.float64
+        The dtype of the curvature pairs and of the two-loop recursion: the one the gradient
+        was computed in (a gradient computed in float32 carries float32's precision, and the
+        recursion reads the pairs at half the bytes). The iterate, J, the line search and
+        the scalars sᵀy and yᵀy stay float64.
 
     Returns
     -------
@@ -188,6 +189,8 @@ def minimize_lbfgs(
     ftol = (2.220446049250313e-09 if tol is None else tol) if ftol is None else ftol
     gtol = (1e-5 if tol is None else tol) if gtol is None else gtol
     x = np.array(x0, dtype=np.float64)
+    dtype = np.dtype(dtype)
+    dot, axpy = get_blas_funcs(("dot", "axpy"), dtype=dtype)
     f, g = fun(x)
     nfev, nit = 1, 0
     steps, changes, rho = [], [], []  # s_k, y_k and 1 / s_kᵀy_k, oldest first
@@ -197,16 +200,18 @@ def minimize_lbfgs(
     if float(np.max(np.abs(g), initial=0.0)) <= gtol:
         status, message = 0, "Converged: the largest entry of the gradient is at most gtol"
     while status is None:
-        # The direction d = −H g by the two-loop recursion.
-        d = np.negative(g)
+        # The direction d = −H g by the two-loop recursion, in the pairs' dtype; y ← a x + y
+        # in place by BLAS's axpy.
+        q = np.negative(g, dtype=dtype)
         for i in range(len(steps) - 1, -1, -1):
-            alpha[i] = rho[i] * _dot(steps[i], d)
-            _axpy(-alpha[i], changes[i], d)
+            alpha[i] = rho[i] * float(dot(steps[i], q))
+            axpy(changes[i], q, a=-alpha[i])
         if gamma is not None:
-            d *= gamma
+            q *= gamma
             for i in range(len(steps)):
-                beta = rho[i] * _dot(changes[i], d)
-                _axpy(alpha[i] - beta, steps[i], d)
+                beta = rho[i] * float(dot(changes[i], q))
+                axpy(steps[i], q, a=alpha[i] - beta)
+        d = q if dtype == np.float64 else q.astype(np.float64)
         slope = _dot(g, d)
         if not slope < 0:  # no descent direction (rounding in the history): start afresh
             steps, changes, rho, gamma = [], [], [], None
@@ -233,8 +238,8 @@ def minimize_lbfgs(
         if sy > EPS * yy:
             if len(steps) == maxcor:
                 steps.pop(0), changes.pop(0), rho.pop(0)
-            steps.append(s)
-            changes.append(y)
+            steps.append(s.astype(dtype, copy=False))
+            changes.append(y.astype(dtype, copy=False))
             rho.append(1.0 / sy)
             gamma = sy / yy
         f_previous = f

@@ -41,7 +41,7 @@ class Method:
     dense: bool = False  # keeps a dense n × n matrix
     reproducible: bool = True  # the same inputs give the same result
     # A method of our own, called in place of ``minimize`` as ``minimizer(fun, x0, callback=,
-    # tol=, **options)``, and the options it takes.
+    # tol=, dtype=, **options)`` (dtype: that of the evaluations), and the options it takes.
     minimizer: object = None
     own_options: tuple = ()
 
@@ -652,7 +652,7 @@ class EarlyStopping:
         return self.best_theta
 
 
-def minimize_objective(monitor, theta0, *, plan, tol, early_stopping=None):
+def minimize_objective(monitor, theta0, *, plan, tol, early_stopping=None, dtype=np.float64):
     """Minimize J from ``theta0`` with ``scipy.optimize.minimize`` (or our own L-BFGS);
     return its result.
 
@@ -670,6 +670,9 @@ def minimize_objective(monitor, theta0, *, plan, tol, early_stopping=None):
         ``minimize``'s ``tol``; 0 turns the method's tolerance tests off.
     early_stopping : EarlyStopping or None
         The early-stopping listener of ``monitor``, if any: it chooses the parameters.
+    dtype : numpy dtype, default=np.float64
+        The dtype the evaluations of J compute in; our own methods keep their curvature
+        history in it (``_lbfgs``).
 
     Returns
     -------
@@ -711,6 +714,7 @@ def minimize_objective(monitor, theta0, *, plan, tol, early_stopping=None):
                     monitor.to_method(theta0),
                     callback=monitor.callback,
                     tol=tol,
+                    dtype=dtype,
                     **options,
                 )
             else:

@@ -218,3 +218,14 @@ def test_warm_start_and_early_stopping():
     ).fit(IRIS_X, IRIS_Y)  # fmt: skip
     assert stopped.optimize_result_["stopped_by"] == "early_stopping"
     assert len(stopped.validation_scores_) == stopped.n_iter_ >= 2
+
+
+def test_a_float32_history_reaches_the_same_minimum():
+    # Gradients computed in float32 keep their curvature pairs in float32: the iterate, J and
+    # the line search stay float64, and the minimum is the same to float32's precision.
+    reference = minimize(logistic, np.zeros(30), jac=True, method="L-BFGS-B", tol=1e-15)
+    result = minimize_lbfgs(logistic, np.zeros(30), tol=0, gtol=1e-7, dtype=np.float32)
+    assert result.success and result.x.dtype == np.float64
+    assert np.max(np.abs(result.jac)) <= 1e-7
+    assert_allclose(result.x, reference.x, atol=1e-5)
+    assert result.fun == pytest.approx(reference.fun, rel=1e-12)

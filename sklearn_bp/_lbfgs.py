@@ -42,6 +42,11 @@ def _dot(a, b):
     return float(np.dot(a, b))
 
 
+def _largest(v):
+    """The largest |entry| of v, in two passes without a new array."""
+    return max(float(v.max(initial=0.0)), -float(v.min(initial=0.0)))
+
+
 def _cubic_minimum(t1, f1, g1, t2, f2, g2, bounds=None):
     """The minimizer of the cubic through (t1, f1, slope g1) and (t2, f2, slope g2), within
     ``bounds`` (the interval between t1 and t2 by default); its middle if there is none."""
@@ -75,7 +80,7 @@ def _strong_wolfe(evaluate, start, d, t, max_evals):
     lowest J among the bracket's ends otherwise, which may be ``start``. Returns the point
     and the number of evaluations."""
     f0, slope0 = start.f, start.slope
-    d_max = float(np.max(np.abs(d)))
+    d_max = _largest(d)
     more = max_evals - 1  # evaluations after the first
     new = evaluate(t)
     n = 0
@@ -197,7 +202,7 @@ def minimize_lbfgs(
     alpha = [0.0] * maxcor
     gamma = None  # scale of the initial inverse Hessian; None: no pair yet
     status, message = None, None
-    if float(np.max(np.abs(g), initial=0.0)) <= gtol:
+    if _largest(g) <= gtol:
         status, message = 0, "Converged: the largest entry of the gradient is at most gtol"
     while status is None:
         # The direction d = −H g by the two-loop recursion, in the pairs' dtype; y ← a x + y
@@ -248,7 +253,7 @@ def minimize_lbfgs(
             callback(x)
         if (f_previous - f) <= ftol * max(abs(f_previous), abs(f), 1.0):
             status, message = 0, "Converged: the relative reduction of J is at most ftol"
-        elif float(np.max(np.abs(g))) <= gtol:
+        elif _largest(g) <= gtol:
             status, message = 0, "Converged: the largest entry of the gradient is at most gtol"
         elif nit >= maxiter:
             status, message = 1, "The number of iterations reached maxiter"

@@ -7,6 +7,7 @@ the loss curve, validation scores for early stopping, the evaluation counts.
 """
 
 import contextlib
+import math
 import os
 import threading
 import time
@@ -303,12 +304,33 @@ def _blocks_on_threads():
             yield
 
 
+# Sums of squares between these bounds give the norm as the square root of one dot product:
+# neither overflowed nor made of squares that underflowed.
+_SQUARES_LOW, _SQUARES_HIGH = 1e-200, 1e300
+
+
 def _norm(vector):
-    """The Euclidean norm, without overflow for entries beyond 1e154."""
+    """The Euclidean norm, without overflow for entries beyond 1e154.
+
+    One pass over the vector (a dot product) where the sum of squares is safely within
+    float64's range; scaled by the largest entry otherwise.
+    """
+    squares = float(np.dot(vector, vector))
+    if _SQUARES_LOW < squares < _SQUARES_HIGH:
+        return math.sqrt(squares)
     largest = float(np.max(np.abs(vector), initial=0.0))
     if largest == 0.0 or not np.isfinite(largest):
         return largest
     return largest * float(np.linalg.norm(vector / largest))
+
+
+def _all_finite(array):
+    """Whether every entry is finite: a sum is finite only if every entry is (inf and nan
+    propagate), one pass without a new array; the entries are looked at one by one only
+    where the sum overflowed."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = float(np.sum(array))
+    return math.isfinite(total) or bool(np.isfinite(array).all())
 
 
 def _with_norm(loss, gradient):
@@ -454,7 +476,7 @@ class Monitor:
 
     def fun(self, u):
         """J and ∇J for the method, in its coordinates: counted, checked finite, remembered."""
-        if not np.isfinite(u).all():
+        if not _all_finite(u):
             # The method itself broke down (a division by zero in its own step, say): end the
             # fit at the best parameters evaluated, not with an error about the network.
             raise _Stop("breakdown", BREAKDOWN_MESSAGE)
@@ -469,7 +491,7 @@ class Monitor:
         """J and ∇J at θ: counted, checked finite, remembered."""
         loss, gradient = self.loss_gradient(theta)
         self.n_fun_evals += 1
-        if not (np.isfinite(loss) and np.isfinite(gradient).all()):
+        if not (np.isfinite(loss) and _all_finite(gradient)):
             # A method fed nan keeps going and returns a model of nan: stop here instead.
             raise ValueError(
                 f"The cost J or its gradient became non-finite (J = {loss}) at evaluation "
@@ -486,7 +508,7 @@ class Monitor:
 
     def hessp(self, u, v):
         """The curvature product for the method, in its coordinates, counted."""
-        if not (np.isfinite(u).all() and np.isfinite(v).all()):
+        if not (_all_finite(u) and _all_finite(v)):
             raise _Stop("breakdown", BREAKDOWN_MESSAGE)
         self.n_hessp_evals += 1
         if self.coordinates is None:

@@ -315,7 +315,8 @@ def _norm(vector):
     One pass over the vector (a dot product) where the sum of squares is safely within
     float64's range; scaled by the largest entry otherwise.
     """
-    squares = float(np.dot(vector, vector))
+    with np.errstate(over="ignore", under="ignore"):
+        squares = float(np.dot(vector, vector))
     if _SQUARES_LOW < squares < _SQUARES_HIGH:
         return math.sqrt(squares)
     largest = float(np.max(np.abs(vector), initial=0.0))

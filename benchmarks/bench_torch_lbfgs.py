@@ -19,7 +19,7 @@ contenders alternate over ``--rounds`` rounds:
 And the split of ours per iteration (medians over ``--repeat`` calls):
 
 - ``evaluation``: one J and ∇J as the method sees it (θ float64 from the host, J and ∇J back),
-  timed inside the fits (median) and alone;
+  timed inside the fits (median);
 - ``transfers``: θ to a tensor and a vector of θ's size back to float64, alone;
 - ``optimizer``: the method's own work per iteration at this number of parameters, on a
   quadratic whose evaluation costs next to nothing (the same method, the same N iterations);
@@ -216,13 +216,11 @@ def optimizer_work(method, n_params, iterations, dtype):
 
 def split(X, y, hidden, iterations, repeat, method):
     objective, theta0 = objective_of(X, y, hidden)
-    evaluation = median_spread(lambda: objective.loss_gradient(theta0), repeat)[0]
     vector = theta0.astype(np.float32 if X.dtype == torch.float32 else np.float64)
     transfers = median_spread(
         lambda: torch.asarray(vector).numpy().astype(np.float64), repeat
     )[0]
     return {
-        "evaluation": evaluation,
         "transfers": transfers,
         "optimizer": optimizer_work(method, theta0.size, iterations, objective.data.dtype),
         "n_params": theta0.size,
@@ -295,8 +293,8 @@ def main():
                 print(
                     f"\nours {method}, {parts['n_params']} parameters, per iteration "
                     f"{1e3 * iteration:.1f} ms: {evaluations:.2f} evaluations × "
-                    f"{1e3 * evaluation:.1f} ms in the fit ({1e3 * parts['evaluation']:.1f} "
-                    f"alone; transfers {1e3 * parts['transfers']:.2f} ms of it), the method's "
+                    f"{1e3 * evaluation:.1f} ms (median in the fits; transfers "
+                    f"{1e3 * parts['transfers']:.2f} ms of it, timed alone), the method's "
                     f"own work {1e3 * parts['optimizer']:.1f} ms, the rest (monitor, checks, "
                     f"copies) {1e3 * rest:.1f} ms"
                 )

@@ -30,7 +30,10 @@ And the split of ours per iteration (medians over ``--repeat`` calls):
 Usage::
 
     python benchmarks/bench_torch_lbfgs.py [--rounds 3] [--iterations 20] [--only 20000x400]
-        [--dtypes float64 float32] [--methods L-BFGS-B L-BFGS] [--threads 1]
+        [--dtypes float64 float32] [--methods L-BFGS-B L-BFGS] [--threads 1] [--profile]
+
+``--profile`` prints instead torch.profiler's tables of ``--repeat`` evaluations of J and ∇J,
+ours and torch's autograd: where an evaluation's time goes, operation by operation.
 """
 
 import argparse
@@ -130,23 +133,7 @@ def objective_of(X, y, hidden):
 
 def fit_torch(X, y, hidden, iterations, objective, theta0):
     """torch.optim.LBFGS on our J, from our θ0, in X's dtype."""
-    params = [
-        torch.tensor(array.copy(), dtype=X.dtype, requires_grad=True)
-        for W, b in objective.network.unpack(theta0)
-        for array in (W, b)
-    ]
-    Y = torch.nn.functional.one_hot(y, 10).to(X.dtype)
-    m = X.shape[0]
-
-    def J():
-        A = X
-        for layer in range(0, len(params) - 2, 2):
-            A = torch.sigmoid(torch.addmm(params[layer + 1], A, params[layer]))
-        Z = torch.addmm(params[-1], A, params[-2])
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(Z, Y, reduction="sum")
-        penalty = sum((W * W).sum() for W in params[::2])
-        return (loss + 0.5 * ALPHA * penalty) / m
-
+    params, J = torch_loss(X, y, objective, theta0)
     optimizer = torch.optim.LBFGS(
         params,
         lr=1,
@@ -181,6 +168,56 @@ def fit_torch(X, y, hidden, iterations, objective, theta0):
             "evaluations": state["func_evals"] / state["n_iter"],
             "J": float(J()),
         }
+
+
+def torch_loss(X, y, objective, theta0):
+    """Our J as torch's autograd computes it, on parameters from θ0 in X's dtype: the
+    parameters and a function that evaluates J and ∇J."""
+    params = [
+        torch.tensor(array.copy(), dtype=X.dtype, requires_grad=True)
+        for W, b in objective.network.unpack(theta0)
+        for array in (W, b)
+    ]
+    Y = torch.nn.functional.one_hot(y, 10).to(X.dtype)
+    m = X.shape[0]
+
+    def J():
+        A = X
+        for layer in range(0, len(params) - 2, 2):
+            A = torch.sigmoid(torch.addmm(params[layer + 1], A, params[layer]))
+        Z = torch.addmm(params[-1], A, params[-2])
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(Z, Y, reduction="sum")
+        penalty = sum((W * W).sum() for W in params[::2])
+        return (loss + 0.5 * ALPHA * penalty) / m
+
+    return params, J
+
+
+def profile(X, y, hidden, repeat):
+    """torch.profiler's table of ``repeat`` evaluations of J and ∇J, ours and autograd's."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    objective, theta0 = objective_of(X, y, hidden)
+    params, J = torch_loss(X, y, objective, theta0)
+
+    def autograd():
+        for param in params:
+            param.grad = None
+        J().backward()
+        return torch.cat([param.grad.reshape(-1) for param in params])
+
+    for label, evaluate in [
+        ("ours", lambda: objective.loss_gradient(theta0)),
+        ("torch autograd", autograd),
+    ]:
+        for _ in range(2):
+            evaluate()
+        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(repeat):
+                evaluate()
+        print(f"\n{label}, {repeat} evaluations:")
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
 
 
 def optimizer_work(method, n_params, iterations, dtype):
@@ -246,6 +283,9 @@ def main():
     parser.add_argument("--dtypes", nargs="*", default=["float64", "float32"])
     parser.add_argument("--methods", nargs="*", default=["L-BFGS-B", "L-BFGS"])
     parser.add_argument("--threads", type=int, help="torch.set_num_threads")
+    parser.add_argument(
+        "--profile", action="store_true", help="torch.profiler's tables of one evaluation only"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -259,6 +299,10 @@ def main():
         shape, hidden = PROBLEMS[name]
         for dtype in args.dtypes:
             X, y = data(shape, np.dtype(dtype))
+            if args.profile:
+                print(f"\n### {name}, hidden {hidden}, {dtype}")
+                profile(X, y, hidden, args.repeat)
+                continue
             splits, objective, theta0 = {}, None, None
             for method in args.methods:
                 splits[method], objective, theta0 = split(

@@ -30,9 +30,11 @@ And the split of ours per iteration (medians over ``--repeat`` calls):
 Usage::
 
     python benchmarks/bench_torch_lbfgs.py [--rounds 3] [--iterations 20] [--only 20000x400]
-        [--dtypes float64 float32] [--methods L-BFGS-B L-BFGS] [--threads 1] [--profile]
+        [--dtypes float64 float32] [--methods L-BFGS-B L-BFGS] [--threads 1] [--numpy]
+        [--profile]
 
-``--profile`` prints instead torch.profiler's tables of ``--repeat`` evaluations of J and ∇J,
+``--numpy`` adds our fits of the same rows as NumPy arrays (OpenBLAS's products, the NumPy
+path's primitives), each method, to the same table. ``--profile`` prints instead torch.profiler's tables of ``--repeat`` evaluations of J and ∇J,
 ours and torch's autograd: where an evaluation's time goes, operation by operation.
 """
 
@@ -284,6 +286,9 @@ def main():
     parser.add_argument("--methods", nargs="*", default=["L-BFGS-B", "L-BFGS"])
     parser.add_argument("--threads", type=int, help="torch.set_num_threads")
     parser.add_argument(
+        "--numpy", action="store_true", help="also fit ours on the same rows as NumPy arrays"
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="torch.profiler's tables of one evaluation only"
     )
     args = parser.parse_args()
@@ -310,11 +315,17 @@ def main():
                 )
             runs = {f"ours {method}": [] for method in args.methods}
             runs["torch LBFGS"] = []
+            if args.numpy:
+                runs.update({f"ours {method}, NumPy arrays": [] for method in args.methods})
             for _ in range(args.rounds):
                 for method in args.methods:
                     runs[f"ours {method}"].append(
                         fit_ours(X, y, hidden, args.iterations, method)
                     )
+                    if args.numpy:
+                        runs[f"ours {method}, NumPy arrays"].append(
+                            fit_ours(X.numpy(), y.numpy(), hidden, args.iterations, method)
+                        )
                 runs["torch LBFGS"].append(
                     fit_torch(X, y, hidden, args.iterations, objective, theta0)
                 )

@@ -229,3 +229,38 @@ def test_a_float32_history_reaches_the_same_minimum():
     assert np.max(np.abs(result.jac)) <= 1e-7
     assert_allclose(result.x, reference.x, atol=1e-5)
     assert result.fun == pytest.approx(reference.fun, rel=1e-12)
+
+
+def test_a_short_line_search_still_lowers_f():
+    # One evaluation per line search: the step is taken when it lowers f, as the lowest end
+    # of the bracket.
+    evaluations = []
+
+    def counting(x):
+        evaluations.append(None)
+        return logistic(x)
+
+    iterates = []
+    result = minimize_lbfgs(
+        counting, np.zeros(30), tol=0, maxiter=8, maxls=1, callback=iterates.append
+    )
+    assert result.nit == 8 and result.nfev == 9 == len(evaluations)
+    f = [logistic(x)[0] for x in iterates]
+    assert np.all(np.diff(f) < 0)
+
+
+def test_options_reach_the_method():
+    # The history's length changes the steps from the fourth iteration on.
+    default = minimize_lbfgs(logistic, np.zeros(30), tol=0, maxiter=8)
+    short = minimize_lbfgs(logistic, np.zeros(30), tol=0, maxiter=8, maxcor=2)
+    clf = BackpropClassifier((3,), method="L-BFGS", tol=0, max_iter=8, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        clf.fit(IRIS_X, IRIS_Y)
+    clf_short = BackpropClassifier(
+        (3,), method="L-BFGS", tol=0, max_iter=8, random_state=0, options={"maxcor": 2}
+    )
+    with pytest.warns(ConvergenceWarning):
+        clf_short.fit(IRIS_X, IRIS_Y)
+    assert not np.array_equal(default.x, short.x)
+    assert clf.loss_curve_[:3] == clf_short.loss_curve_[:3]
+    assert clf.loss_curve_[-1] != clf_short.loss_curve_[-1]

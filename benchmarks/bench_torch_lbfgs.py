@@ -36,8 +36,9 @@ Usage::
         [--profile]
 
 ``--numpy`` adds our fits of the same rows as NumPy arrays (OpenBLAS's products, the NumPy
-path's primitives), each method, to the same table. ``--profile`` prints instead torch.profiler's tables of ``--repeat`` evaluations of J and ∇J,
-ours and torch's autograd: where an evaluation's time goes, operation by operation.
+path's primitives), each method, to the same table. ``--profile`` prints instead
+torch.profiler's tables of ``--repeat`` evaluations of J and ∇J, ours and torch's autograd:
+where an evaluation's time goes, operation by operation.
 """
 
 import argparse
@@ -285,27 +286,29 @@ def monitor_work(method, n_params, iterations, dtype):
 def split(X, y, hidden, iterations, repeat, method):
     objective, theta0 = objective_of(X, y, hidden)
     vector = theta0.astype(np.float32 if X.dtype == torch.float32 else np.float64)
-    transfers = median_spread(
-        lambda: torch.asarray(vector).numpy().astype(np.float64), repeat
-    )[0]
-    return {
-        "transfers": transfers,
-        # The least of three runs: another process's work only ever adds to it.
-        "optimizer": min(
-            optimizer_work(method, theta0.size, iterations, objective.data.dtype)
-            for _ in range(3)
-        ),
-        "monitor": min(
-            monitor_work(method, theta0.size, iterations, objective.data.dtype)
-            for _ in range(3)
-        ),
-        "n_params": theta0.size,
-    }, objective, theta0
+    transfers = median_spread(lambda: torch.asarray(vector).numpy().astype(np.float64), repeat)[0]
+    return (
+        {
+            "transfers": transfers,
+            # The least of three runs: another process's work only ever adds to it.
+            "optimizer": min(
+                optimizer_work(method, theta0.size, iterations, objective.data.dtype)
+                for _ in range(3)
+            ),
+            "monitor": min(
+                monitor_work(method, theta0.size, iterations, objective.data.dtype)
+                for _ in range(3)
+            ),
+            "n_params": theta0.size,
+        },
+        objective,
+        theta0,
+    )
 
 
 def ms(values):
     median = statistics.median(values)
-    return f"{1e3 * median:.1f} ({1e3 * min(values):.1f}–{1e3 * max(values):.1f})"
+    return f"{1e3 * median:.1f} ({1e3 * min(values):.1f} to {1e3 * max(values):.1f})"
 
 
 def main():
@@ -351,9 +354,7 @@ def main():
                 runs.update({f"ours {method}, NumPy arrays": [] for method in args.methods})
             for _ in range(args.rounds):
                 for method in args.methods:
-                    runs[f"ours {method}"].append(
-                        fit_ours(X, y, hidden, args.iterations, method)
-                    )
+                    runs[f"ours {method}"].append(fit_ours(X, y, hidden, args.iterations, method))
                     if args.numpy:
                         runs[f"ours {method}, NumPy arrays"].append(
                             fit_ours(X.numpy(), y.numpy(), hidden, args.iterations, method)
@@ -363,7 +364,7 @@ def main():
                 )
             torch_iteration = statistics.median(r["iteration"] for r in runs["torch LBFGS"])
             print(f"\n### {name}, hidden {hidden}, {dtype}, {args.iterations} iterations\n")
-            print("| contender | ms per iteration (min–max) | / torch | whole fit / n_iter "
+            print("| contender | ms per iteration (min to max) | / torch | whole fit / n_iter "
                   "| evaluations per iteration | J reached |")  # fmt: skip
             print("| --- | --- | --- | --- | --- | --- |")
             for label, results in runs.items():
@@ -384,7 +385,7 @@ def main():
                 rest = iteration - in_fit - parts["optimizer"]
                 print(
                     f"\nours {method}, {parts['n_params']} parameters, per iteration "
-                    f"{1e3 * iteration:.1f} ms: {evaluations:.2f} evaluations × "
+                    f"{1e3 * iteration:.1f} ms: {evaluations:.2f} evaluations x "
                     f"{1e3 * evaluation:.1f} ms (median in the fits; transfers "
                     f"{1e3 * parts['transfers']:.2f} ms of it, timed alone), the method's "
                     f"own work {1e3 * parts['optimizer']:.1f} ms, the rest {1e3 * rest:.1f} ms "

@@ -68,7 +68,7 @@ def _cubic_minimum(t1, f1, g1, t2, f2, g2, bounds=None):
 class _Point:
     """A point on the search line: step t, its x, J, ∇J and slope ∇Jᵀd."""
 
-    __slots__ = ("t", "x", "f", "g", "slope")
+    __slots__ = ("f", "g", "slope", "t", "x")
 
     def __init__(self, t, x, f, g, slope):
         self.t, self.x, self.f, self.g, self.slope = t, x, f, g, slope

@@ -1,6 +1,8 @@
 """Our L-BFGS (``method="L-BFGS"``): against scipy's minimum, torch.optim.LBFGS's steps, and
 through the estimators."""
 
+import itertools
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -64,7 +66,7 @@ def test_takes_the_steps_of_torch_optim_lbfgs():
             tolerance_change=0, line_search_fn="strong_wolfe",
         )  # fmt: skip
 
-        def closure():
+        def closure(optimizer=optimizer, w=w):
             optimizer.zero_grad()
             z = X @ w
             loss = torch.nn.functional.binary_cross_entropy_with_logits(z, y, reduction="sum")
@@ -87,7 +89,7 @@ def test_every_iteration_lowers_f_and_satisfies_armijo():
     iterates = [np.zeros(30)]
     minimize_lbfgs(recording, iterates[0], tol=0, maxiter=12, callback=iterates.append)
     assert len(iterates) == 13
-    for before, after in zip(iterates, iterates[1:]):
+    for before, after in itertools.pairwise(iterates):
         f0, g0 = evaluated[before.tobytes()]
         f1, g1 = evaluated[after.tobytes()]
         step = after - before
@@ -124,7 +126,7 @@ def test_ftol_is_l_bfgs_bs_relative_reduction():
     assert result.message == "Converged: the relative reduction of J is at most ftol"
     f = [logistic(x)[0] for x in iterates]
     assert (f[-2] - f[-1]) <= 1e-6 * max(abs(f[-2]), abs(f[-1]), 1)
-    assert all((a - b) > 1e-6 * max(abs(a), abs(b), 1) for a, b in zip(f[:-2], f[1:-1]))
+    assert all((a - b) > 1e-6 * max(abs(a), abs(b), 1) for a, b in itertools.pairwise(f[:-1]))
 
 
 def test_cubic_minimum_is_the_cubics_minimizer():

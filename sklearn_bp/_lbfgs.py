@@ -22,6 +22,7 @@ between them at each evaluation.
 """
 
 import math
+from numbers import Integral, Real
 
 import numpy as np
 from scipy.linalg.blas import get_blas_funcs
@@ -36,6 +37,27 @@ EPS = np.finfo(np.float64).eps
 # The line search gives up on a bracket shorter than this along the direction's largest entry.
 MIN_BRACKET = 1e-9
 C1, C2 = 1e-4, 0.9
+
+
+def check_options(options):
+    """Refuse values of ``maxcor``, ``maxls``, ``ftol`` and ``gtol`` the method cannot use,
+    before the fit; ``maxiter`` and ``maxfun`` are checked with every method's."""
+    for name in ("maxcor", "maxls"):
+        value = options.get(name)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, Integral) or value < 1
+        ):
+            raise ValueError(f"options[{name!r}] must be a positive integer, got {value!r}.")
+    for name in ("ftol", "gtol"):
+        value = options.get(name)
+        if value is not None and (
+            isinstance(value, bool)
+            or not isinstance(value, Real)
+            or not (math.isfinite(value) and value >= 0)
+        ):
+            raise ValueError(
+                f"options[{name!r}] must be a finite number at least 0, got {value!r}."
+            )
 
 
 def _dot(a, b):

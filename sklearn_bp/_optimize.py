@@ -42,9 +42,11 @@ class Method:
     dense: bool = False  # keeps a dense n × n matrix
     reproducible: bool = True  # the same inputs give the same result
     # A method of our own, called in place of ``minimize`` as ``minimizer(fun, x0, callback=,
-    # tol=, dtype=, **options)`` (dtype: that of the evaluations), and the options it takes.
+    # tol=, dtype=, **options)`` (dtype: that of the evaluations), the options it takes, and
+    # ``check_options(options)``, which refuses values it cannot use.
     minimizer: object = None
     own_options: tuple = ()
+    check_options: object = None
 
 
 METHODS = {
@@ -58,6 +60,7 @@ METHODS = {
         max_fun="maxfun",
         minimizer=_lbfgs.minimize_lbfgs,
         own_options=_lbfgs.OPTIONS,
+        check_options=_lbfgs.check_options,
     ),
     "BFGS": Method("_minimize_bfgs", "maxiter", ("gtol",), dense=True),
     "CG": Method("_minimize_cg", "maxiter", ("gtol",)),
@@ -146,6 +149,8 @@ def _check_options(method, options):
         return
     if spec.minimizer is not None:
         known = set(spec.own_options)
+        if spec.check_options is not None:
+            spec.check_options(options)
     else:
         known = scipy_solver_options(spec.solver)
     if known is None:  # scipy renamed its private solver function: it warns of unknown options

@@ -161,6 +161,24 @@ def test_options_are_checked():
         check_method(plan_method("L-BFGS", 5, {"iprint": 1}), 2)
     with pytest.raises(ValueError, match=r"options\['maxfun'\] must be an integer from 1"):
         check_method(plan_method("L-BFGS", 5, {"maxfun": 0}), 2)
+    for name, value in [("maxcor", 0), ("maxls", 2.5), ("maxcor", True)]:
+        with pytest.raises(
+            ValueError, match=rf"options\['{name}'\] must be a positive integer, got {value!r}"
+        ):
+            check_method(plan_method("L-BFGS", 5, {name: value}), 2)
+    for name, value in [("ftol", -1.0), ("gtol", np.nan), ("ftol", "0")]:
+        with pytest.raises(
+            ValueError,
+            match=rf"options\['{name}'\] must be a finite number at least 0, got {value!r}",
+        ):
+            check_method(plan_method("L-BFGS", 5, {name: value}), 2)
+
+
+def test_bad_options_leave_the_estimator_unfitted():
+    clf = BackpropClassifier((3,), method="L-BFGS", options={"maxcor": 0})
+    with pytest.raises(ValueError, match=r"options\['maxcor'\] must be a positive integer"):
+        clf.fit(IRIS_X, IRIS_Y)
+    assert not hasattr(clf, "coefs_")
 
 
 # Through the estimators ---------------------------------------------------------------------

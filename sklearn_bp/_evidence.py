@@ -320,6 +320,23 @@ class Evidence:
     curvature: object
 
 
+# Hidden units whose sign can be flipped without changing the network's function: a tanh
+# unit's with its outgoing weights; a logistic unit's too, g(−z) = 1 − g(z), with the next
+# layer's biases taking up the difference (flat, so the posterior is unchanged).
+SIGN_SYMMETRIC = frozenset({"logistic", "tanh"})
+
+
+def log_symmetries(network):
+    """ln of the number of equivalent modes of the posterior: Σ_l ln(H_l!) over the hidden
+    layers (their units permuted), plus H_l ln 2 where the activation is sign-symmetric
+    (MacKay 1992, "A practical Bayesian framework": ln(H! 2^H) for one hidden layer)."""
+    hidden = network.layer_sizes[1:-1]
+    total = sum(float(np.sum(np.log(np.arange(1, size + 1)))) for size in hidden)
+    if network.activation in SIGN_SYMMETRIC:
+        total += sum(hidden) * float(np.log(2.0))
+    return total
+
+
 def evidence_at(data, theta, alphas, groups, n_outputs, estimate_beta, random_state=0):
     """The :class:`Evidence` at θ, a minimum of J for our ``alphas`` (one per group)."""
     alphas = np.asarray(alphas, dtype=np.float64)
@@ -354,6 +371,7 @@ def evidence_at(data, theta, alphas, groups, n_outputs, estimate_beta, random_st
             - 0.5 * log_det_A
             + 0.5 * float(sizes @ np.log(alphas * beta))
             + 0.5 * curvature.n_biases * np.log(2 * np.pi)
+            + log_symmetries(data.network)
         )
         if estimate_beta:
             log_evidence += 0.5 * n_data * (np.log(beta) - np.log(2 * np.pi))

@@ -2,6 +2,7 @@
 against an independent dense computation (a Jacobian by central differences, NumPy's
 eigenvalues and determinants), the stochastic γ against the exact one, and the errors."""
 
+import math
 import re
 import warnings
 
@@ -23,10 +24,12 @@ from sklearn_bp._evidence import (
     StochasticCurvature,
     evidence_at,
     gauss_newton_matrix,
+    log_symmetries,
     settle,
     settling_tolerance,
     weight_groups,
 )
+from sklearn_bp._network import Network
 from sklearn_bp._objective import BackpropObjective, DataTerm
 from tests.support import array_api_unavailable, fit_objective
 
@@ -66,8 +69,13 @@ def regression_data(n=40, n_features=3, noise=0.3, seed=0):
     return X, y
 
 
-def reference_evidence(J_rows, residual_sum, theta, groups, alphas, n_data, beta_fixed=None):
+def reference_evidence(
+    J_rows, residual_sum, theta, groups, alphas, n_data, beta_fixed=None, n_hidden=0
+):
     """γ, β, the updated alphas and the log evidence from the dense G = Σ Jᵀ w J, independently.
+
+    ``n_hidden`` logistic hidden units in one layer add MacKay's ln(H! 2^H) to the log
+    evidence, the posterior's equivalent modes.
 
     γ_c = k_c − alpha_c tr_c((S + D)⁻¹) with S the Schur complement of the biases' block, the
     log evidence with ln det A from NumPy's slogdet of β (G + D) (the biases' block is regular
@@ -102,6 +110,7 @@ def reference_evidence(J_rows, residual_sum, theta, groups, alphas, n_data, beta
     )
     if beta_fixed is None:
         log_evidence += 0.5 * n_data * (np.log(beta) - np.log(2 * np.pi))
+    log_evidence += math.log(math.factorial(n_hidden) * 2**n_hidden)
     return gammas, gamma, beta, updates, log_evidence
 
 
@@ -123,7 +132,7 @@ def test_gamma_updates_and_log_evidence_match_a_dense_computation(per_layer):
 
     residual = output_layer_input(network.thetas(theta), X)[:, 0] - y
     expected = reference_evidence(
-        G, 0.5 * np.sum(weight * residual**2), theta, groups, alphas, weight.sum()
+        G, 0.5 * np.sum(weight * residual**2), theta, groups, alphas, weight.sum(), n_hidden=4
     )
     evidence = evidence_at(data, theta, alphas, groups, 1, True)
     np.testing.assert_allclose(evidence.gammas, expected[0], rtol=1e-6)
@@ -164,7 +173,9 @@ def test_classifier_gamma_uses_the_cross_entropy_curvature():
     G = jacobian.T @ ((h * (1 - h))[:, None] * jacobian)
     cross_entropy = -np.sum(y * np.log(h) + (1 - y) * np.log(1 - h))
     alphas = [0.4, 0.9]
-    expected = reference_evidence(G, cross_entropy, theta, groups, alphas, y.size, beta_fixed=1)
+    expected = reference_evidence(
+        G, cross_entropy, theta, groups, alphas, y.size, beta_fixed=1, n_hidden=3
+    )
     evidence = evidence_at(data, theta, alphas, groups, 1, False)
     assert evidence.beta == 1.0
     np.testing.assert_allclose(evidence.gammas, expected[0], rtol=1e-6)
@@ -190,7 +201,7 @@ def test_fitted_attributes_are_a_fixed_point_of_the_updates():
     groups = weight_groups(network, per_layer)
     alphas = regressor.alpha_ if per_layer else regressor.alpha_[:1]
     gammas, gamma, beta, updates, log_evidence = reference_evidence(
-        G, 0.5 * np.sum(residual**2), theta, groups, alphas, y.size
+        G, 0.5 * np.sum(residual**2), theta, groups, alphas, y.size, n_hidden=4
     )
     # Settled: |Δ ln alpha_c| within a tenth of √(2 / γ_c), at least 1%, at most 0.2 (the
     # numerical Jacobian's G adds a little).
@@ -199,6 +210,23 @@ def test_fitted_attributes_are_a_fixed_point_of_the_updates():
     assert regressor.effective_n_parameters_ == pytest.approx(gamma, rel=1e-4)
     assert regressor.noise_variance_ == pytest.approx(1 / beta, rel=1e-4)
     assert regressor.log_evidence_ == pytest.approx(log_evidence, rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    "hidden, activation, expected",
+    [
+        ((5,), "logistic", math.log(math.factorial(5) * 2**5)),
+        ((3, 4), "tanh", math.log(math.factorial(3) * 2**3 * math.factorial(4) * 2**4)),
+        ((3, 4), "relu", math.log(math.factorial(3) * math.factorial(4))),
+        ((6,), "identity", math.log(math.factorial(6))),
+        ((), "logistic", 0.0),
+    ],
+)
+def test_the_log_evidence_counts_the_hidden_units_symmetries(hidden, activation, expected):
+    """Permutations of every hidden layer's units, and their sign flips where g is odd about
+    a point (tanh, logistic): ln(H! 2^H) per layer (MacKay)."""
+    network = Network((3, *hidden, 2), activation)
+    assert log_symmetries(network) == pytest.approx(expected, rel=1e-12)
 
 
 def test_settling_tolerance_is_a_tenth_of_the_error_bar_of_ln_alpha():

@@ -156,7 +156,7 @@ def main():
             f"| {name} | {score} | {row['default']:.3f} ({row['default_s']:.1f}) | "
             f"{row['evidence']:.3f} ({row['evidence_s']:.1f}) | {row['grid']:.3f}, "
             f"{row['grid_alpha']:.3g} ({row['grid_s']:.1f}) | "
-            f"{row['evidence'] - row['grid']:+.3f} | {row['evidence_s'] / row['grid_s']:.2f} |",
+            f"{row['evidence'] - row['grid']:+.3f} | {row['evidence_s'] / row['grid_s']:.3f} |",
             flush=True,
         )
     wins = [

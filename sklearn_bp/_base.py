@@ -421,7 +421,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
                 x, result = minimize_objective(
                     monitor, theta, plan=plan, tol=float(self.tol), dtype=_evaluation_dtype(data)
                 )
-            rounds.add(monitor, result)
+            rounds.add(monitor, result, x)
             return x
 
         previous = self._previous_alphas()
@@ -434,8 +434,9 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         # Ties (no log evidence beyond the dense limit) go to the later stage.
         stage = max(reversed(stages), key=_stage_merit)
         theta, alphas, evidence, _, result = stage
-        if result is not rounds.result:
-            # The first stage is kept: J (with its alpha) and its gradient at its θ.
+        if theta is not rounds.theta:
+            # An earlier round is kept (of the first stage, or of the stage's own): J (with
+            # its alphas) and its gradient at its θ.
             monitor = self._monitor(data, [], coordinates, alpha=alphas)
             loss, gradient_norm = monitor.final_loss_and_gradient_norm(theta)
             result = {**result, "fun": loss, "gradient_norm": gradient_norm}
@@ -910,7 +911,10 @@ def _evidence_stages(network, data, theta0, previous, minimize_at, rounds, args)
     if n_layers > 1 and (previous is None or not one_group):
         start = stages[0][1] if previous is None else previous
         per_layer = weight_groups(network, per_layer=True)
-        stages.append((*settle(minimize_at, data, theta0, start, per_layer, *args), rounds.result))
+        # The stage before is its rival: one far behind it ends early.
+        rival = stages[0][2].log_evidence if stages else None
+        stage = settle(minimize_at, data, theta0, start, per_layer, *args, rival=rival)
+        stages.append((*stage, rounds.result))
     return stages
 
 
@@ -935,10 +939,10 @@ class _Rounds:
         self.loss_curve = []
         self.n_fun_evals = self.n_hessp_evals = self.n_iter = 0
         self.n_rounds = 0
-        self.result = None
+        self.result = self.theta = None
 
-    def add(self, monitor, result):
-        """Add one round's monitor and summary."""
+    def add(self, monitor, result, theta):
+        """Add one round's monitor, summary and parameters."""
         self.loss_curve += monitor.loss_curve
         self.n_fun_evals += monitor.n_fun_evals
         self.n_hessp_evals += monitor.n_hessp_evals
@@ -946,6 +950,7 @@ class _Rounds:
         self.next_iteration += len(monitor.loss_curve)
         self.n_rounds += 1
         self.result = result
+        self.theta = theta
 
 
 def check_hyperparameters(estimator):

@@ -66,6 +66,12 @@ DEGENERATE_GAMMA = 0.5
 DEGENERATE_ROUNDS = 2
 SETTLE_FRACTION = 0.1
 SETTLE_LIMIT = 0.2
+# A later stage whose log evidence is, from its RIVAL_ROUNDS-th evaluation on, more than
+# RIVAL_MARGIN below the best of the stages before it (a Bayes factor of e^10, about 2·10^4,
+# against it) ends there, unsettled: it would lose anyway (measured on the data of
+# benchmarks/bench_evidence.py, no stage so far behind came back to win).
+RIVAL_MARGIN = 10.0
+RIVAL_ROUNDS = 2
 START_ALPHA = 1.0
 # Beyond this many parameters (or three dense matrices beyond working_memory) γ is estimated
 # stochastically; the dense matrix costs n_params² floats and a factorization of n_params³ / 3
@@ -314,6 +320,23 @@ class Evidence:
     curvature: object
 
 
+# Hidden units whose sign can be flipped without changing the network's function: a tanh
+# unit's with its outgoing weights; a logistic unit's too, g(−z) = 1 − g(z), with the next
+# layer's biases taking up the difference (flat, so the posterior is unchanged).
+SIGN_SYMMETRIC = frozenset({"logistic", "tanh"})
+
+
+def log_symmetries(network):
+    """ln of the number of equivalent modes of the posterior: Σ_l ln(H_l!) over the hidden
+    layers (their units permuted), plus H_l ln 2 where the activation is sign-symmetric
+    (MacKay 1992, "A practical Bayesian framework": ln(H! 2^H) for one hidden layer)."""
+    hidden = network.layer_sizes[1:-1]
+    total = sum(float(np.sum(np.log(np.arange(1, size + 1)))) for size in hidden)
+    if network.activation in SIGN_SYMMETRIC:
+        total += sum(hidden) * float(np.log(2.0))
+    return total
+
+
 def evidence_at(data, theta, alphas, groups, n_outputs, estimate_beta, random_state=0):
     """The :class:`Evidence` at θ, a minimum of J for our ``alphas`` (one per group)."""
     alphas = np.asarray(alphas, dtype=np.float64)
@@ -348,6 +371,7 @@ def evidence_at(data, theta, alphas, groups, n_outputs, estimate_beta, random_st
             - 0.5 * log_det_A
             + 0.5 * float(sizes @ np.log(alphas * beta))
             + 0.5 * curvature.n_biases * np.log(2 * np.pi)
+            + log_symmetries(data.network)
         )
         if estimate_beta:
             log_evidence += 0.5 * n_data * (np.log(beta) - np.log(2 * np.pi))
@@ -369,32 +393,72 @@ def settling_tolerance(gammas):
     return np.clip(SETTLE_FRACTION * np.sqrt(2.0 / gammas), ALPHA_RTOL, SETTLE_LIMIT)
 
 
-def settle(minimize_at, data, theta, alphas, groups, n_outputs, estimate_beta, max_rounds):
+def _sound(evidence):
+    """Whether every group has at least :data:`DEGENERATE_GAMMA` well-determined weights."""
+    return bool(np.all(evidence.gammas >= DEGENERATE_GAMMA))
+
+
+def settle(
+    minimize_at, data, theta, alphas, groups, n_outputs, estimate_beta, max_rounds, rival=None
+):
     """Alternate the minimization of J with MacKay's updates until the alphas settle.
 
     ``minimize_at(alphas, theta) -> theta`` minimizes J with our alphas (one per group) from
-    θ. Returns θ, the alphas it minimizes J for, the :class:`Evidence` there and whether the
+    θ. Every round's θ minimizes J for that round's alphas, so every round gives the log
+    evidence of its alphas; the stage returns the round of the highest log evidence among the
+    sound ones (every group with at least :data:`DEGENERATE_GAMMA` well-determined weights),
+    the last round where there is none, or where the log evidence is not computed. The
+    updates climb the evidence near a fixed point, but the path to it from the start can run
+    downhill (each round's θ starts from the last one's, and J has several minima), and then
+    an earlier round is the better choice of alpha by the evidence's own measure.
+
+    Returns θ, the alphas it minimizes J for, the :class:`Evidence` there and whether the
     alphas settled (every |Δ ln alpha_c| within :func:`settling_tolerance`) within
     ``max_rounds``. A stage in which a group has had fewer than :data:`DEGENERATE_GAMMA`
     well-determined weights for :data:`DEGENERATE_ROUNDS` rounds in a row ends there, unsettled:
-    it is running off to a degenerate optimum, which the stages' ranking puts last anyway.
+    it is running off to a degenerate optimum, which the stages' ranking puts last anyway. So
+    does a stage whose log evidence is, from its :data:`RIVAL_ROUNDS`-th round on, more than
+    :data:`RIVAL_MARGIN` below ``rival``, the best log evidence of the stages before it.
     """
     alphas = np.asarray(alphas, dtype=np.float64)
     theta = minimize_at(alphas, theta)
     degenerate = np.zeros(alphas.size, dtype=int)
-    for _ in range(max_rounds):
+    best = None  # the sound round of the highest log evidence so far
+
+    def consider(theta, alphas, evidence):
+        nonlocal best
+        if (
+            evidence.log_evidence is not None
+            and _sound(evidence)
+            and (best is None or evidence.log_evidence > best[2].log_evidence)
+        ):
+            best = (theta, alphas, evidence)
+
+    def end(theta, alphas, evidence, settled):
+        consider(theta, alphas, evidence)
+        return (*(best or (theta, alphas, evidence)), settled)
+
+    for round_ in range(1, max_rounds + 1):
         evidence = evidence_at(data, theta, alphas, groups, n_outputs, estimate_beta)
         change = np.abs(np.log(evidence.updates / alphas))
         if np.all(change < settling_tolerance(evidence.gammas)):
-            return theta, alphas, evidence, True
+            return end(theta, alphas, evidence, True)
+        if (
+            rival is not None
+            and evidence.log_evidence is not None
+            and round_ >= RIVAL_ROUNDS
+            and evidence.log_evidence < rival - RIVAL_MARGIN
+        ):
+            return end(theta, alphas, evidence, False)
         # Rounds in a row with fewer than DEGENERATE_GAMMA determined weights, per group.
         degenerate = np.where(evidence.gammas < DEGENERATE_GAMMA, degenerate + 1, 0)
         if np.any(degenerate >= DEGENERATE_ROUNDS):
-            return theta, alphas, evidence, False
+            return end(theta, alphas, evidence, False)
+        consider(theta, alphas, evidence)
         alphas = evidence.updates
         theta = minimize_at(alphas, theta)
     evidence = evidence_at(data, theta, alphas, groups, n_outputs, estimate_beta)
-    return theta, alphas, evidence, False
+    return end(theta, alphas, evidence, False)
 
 
 def posterior_factor(curvature, alphas):

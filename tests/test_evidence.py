@@ -2,6 +2,7 @@
 against an independent dense computation (a Jacobian by central differences, NumPy's
 eigenvalues and determinants), the stochastic γ against the exact one, and the errors."""
 
+import math
 import re
 import warnings
 
@@ -13,17 +14,22 @@ from sklearn import config_context
 from sklearn.datasets import make_classification, make_friedman1
 from sklearn.utils._param_validation import InvalidParameterError
 
-from sklearn_bp import BackpropClassifier, BackpropRegressor, load_model, save_model
+from sklearn_bp import BackpropClassifier, BackpropRegressor, _evidence, load_model, save_model
 from sklearn_bp._evidence import (
     PROBES,
+    RIVAL_MARGIN,
+    RIVAL_ROUNDS,
     DenseCurvature,
+    Evidence,
     StochasticCurvature,
     evidence_at,
     gauss_newton_matrix,
+    log_symmetries,
     settle,
     settling_tolerance,
     weight_groups,
 )
+from sklearn_bp._network import Network
 from sklearn_bp._objective import BackpropObjective, DataTerm
 from tests.support import array_api_unavailable, fit_objective
 
@@ -63,8 +69,13 @@ def regression_data(n=40, n_features=3, noise=0.3, seed=0):
     return X, y
 
 
-def reference_evidence(J_rows, residual_sum, theta, groups, alphas, n_data, beta_fixed=None):
+def reference_evidence(
+    J_rows, residual_sum, theta, groups, alphas, n_data, beta_fixed=None, n_hidden=0
+):
     """γ, β, the updated alphas and the log evidence from the dense G = Σ Jᵀ w J, independently.
+
+    ``n_hidden`` logistic hidden units in one layer add MacKay's ln(H! 2^H) to the log
+    evidence, the posterior's equivalent modes.
 
     γ_c = k_c − alpha_c tr_c((S + D)⁻¹) with S the Schur complement of the biases' block, the
     log evidence with ln det A from NumPy's slogdet of β (G + D) (the biases' block is regular
@@ -99,6 +110,7 @@ def reference_evidence(J_rows, residual_sum, theta, groups, alphas, n_data, beta
     )
     if beta_fixed is None:
         log_evidence += 0.5 * n_data * (np.log(beta) - np.log(2 * np.pi))
+    log_evidence += math.log(math.factorial(n_hidden) * 2**n_hidden)
     return gammas, gamma, beta, updates, log_evidence
 
 
@@ -120,7 +132,7 @@ def test_gamma_updates_and_log_evidence_match_a_dense_computation(per_layer):
 
     residual = output_layer_input(network.thetas(theta), X)[:, 0] - y
     expected = reference_evidence(
-        G, 0.5 * np.sum(weight * residual**2), theta, groups, alphas, weight.sum()
+        G, 0.5 * np.sum(weight * residual**2), theta, groups, alphas, weight.sum(), n_hidden=4
     )
     evidence = evidence_at(data, theta, alphas, groups, 1, True)
     np.testing.assert_allclose(evidence.gammas, expected[0], rtol=1e-6)
@@ -161,7 +173,9 @@ def test_classifier_gamma_uses_the_cross_entropy_curvature():
     G = jacobian.T @ ((h * (1 - h))[:, None] * jacobian)
     cross_entropy = -np.sum(y * np.log(h) + (1 - y) * np.log(1 - h))
     alphas = [0.4, 0.9]
-    expected = reference_evidence(G, cross_entropy, theta, groups, alphas, y.size, beta_fixed=1)
+    expected = reference_evidence(
+        G, cross_entropy, theta, groups, alphas, y.size, beta_fixed=1, n_hidden=3
+    )
     evidence = evidence_at(data, theta, alphas, groups, 1, False)
     assert evidence.beta == 1.0
     np.testing.assert_allclose(evidence.gammas, expected[0], rtol=1e-6)
@@ -187,7 +201,7 @@ def test_fitted_attributes_are_a_fixed_point_of_the_updates():
     groups = weight_groups(network, per_layer)
     alphas = regressor.alpha_ if per_layer else regressor.alpha_[:1]
     gammas, gamma, beta, updates, log_evidence = reference_evidence(
-        G, 0.5 * np.sum(residual**2), theta, groups, alphas, y.size
+        G, 0.5 * np.sum(residual**2), theta, groups, alphas, y.size, n_hidden=4
     )
     # Settled: |Δ ln alpha_c| within a tenth of √(2 / γ_c), at least 1%, at most 0.2 (the
     # numerical Jacobian's G adds a little).
@@ -196,6 +210,23 @@ def test_fitted_attributes_are_a_fixed_point_of_the_updates():
     assert regressor.effective_n_parameters_ == pytest.approx(gamma, rel=1e-4)
     assert regressor.noise_variance_ == pytest.approx(1 / beta, rel=1e-4)
     assert regressor.log_evidence_ == pytest.approx(log_evidence, rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    "hidden, activation, expected",
+    [
+        ((5,), "logistic", math.log(math.factorial(5) * 2**5)),
+        ((3, 4), "tanh", math.log(math.factorial(3) * 2**3 * math.factorial(4) * 2**4)),
+        ((3, 4), "relu", math.log(math.factorial(3) * math.factorial(4))),
+        ((6,), "identity", math.log(math.factorial(6))),
+        ((), "logistic", 0.0),
+    ],
+)
+def test_the_log_evidence_counts_the_hidden_units_symmetries(hidden, activation, expected):
+    """Permutations of every hidden layer's units, and their sign flips where g is odd about
+    a point (tanh, logistic): ln(H! 2^H) per layer (MacKay)."""
+    network = Network((3, *hidden, 2), activation)
+    assert log_symmetries(network) == pytest.approx(expected, rel=1e-12)
 
 
 def test_settling_tolerance_is_a_tenth_of_the_error_bar_of_ln_alpha():
@@ -227,6 +258,117 @@ def test_a_stage_running_off_to_a_degenerate_optimum_ends_early():
     _, _, evidence, settled = settle(minimize_at, data, theta0, [1.0, 1.0], groups, 1, True, 15)
     assert settled and np.all(evidence.gammas >= 0.5)
     assert 2 < len(calls) <= 16
+
+
+def scripted_rounds(monkeypatch, script):
+    """Run ``settle`` over scripted rounds: round k's minimization returns θ = [k, k] and its
+    evaluation the k-th ``(updates, gammas, log_evidence)`` of ``script`` (one group)."""
+    rounds = iter(script)
+
+    def evidence_at(data, theta, alphas, groups, n_outputs, estimate_beta):
+        updates, gammas, log_evidence = next(rounds)
+        gammas = np.atleast_1d(np.asarray(gammas, dtype=np.float64))
+        return Evidence(
+            np.asarray(alphas),
+            gammas,
+            float(gammas.sum()),
+            1.0,
+            np.atleast_1d(np.asarray(updates, dtype=np.float64)),
+            log_evidence,
+            None,
+        )
+
+    monkeypatch.setattr(_evidence, "evidence_at", evidence_at)
+    calls = []
+
+    def minimize_at(alphas, theta):
+        calls.append(float(alphas[0]))
+        return np.full(2, float(len(calls)))
+
+    def run(rival=None):
+        groups = np.array([0, -1])
+        result = settle(minimize_at, None, np.zeros(2), [1.0], groups, 1, True, 15, rival=rival)
+        return (*result, calls)
+
+    return run
+
+
+def test_a_stage_keeps_its_round_of_the_highest_sound_log_evidence(monkeypatch):
+    """The second round has the highest log evidence of the sound rounds; the third's is
+    higher still but has fewer than half a determined weight; the fourth settles. The stage
+    returns the second round: its θ, the alphas it was fitted with, its evidence."""
+    run = scripted_rounds(
+        monkeypatch,
+        [(2.0, 5.0, -9.0), (4.0, 6.0, -1.0), (8.0, 0.3, 5.0), (8.0, 6.0, -4.0)],
+    )
+    theta, alphas, evidence, settled, calls = run()
+    assert settled
+    assert calls == [1.0, 2.0, 4.0, 8.0]
+    np.testing.assert_array_equal(theta, [2.0, 2.0])
+    np.testing.assert_array_equal(alphas, [2.0])
+    assert evidence.log_evidence == -1.0
+
+
+def test_without_a_log_evidence_a_stage_ends_with_its_last_round(monkeypatch):
+    run = scripted_rounds(monkeypatch, [(2.0, 5.0, None), (2.0, 6.0, None)])
+    theta, _alphas, evidence, settled, calls = run(rival=0.0)
+    assert settled and calls == [1.0, 2.0]
+    np.testing.assert_array_equal(theta, [2.0, 2.0])
+    assert evidence.log_evidence is None
+
+
+def test_a_stage_far_behind_its_rival_ends_after_its_second_round(monkeypatch):
+    """Far behind at the first evaluation is not yet enough; at the second it is, and the
+    stage ends unsettled with its best round. Within the margin it goes on."""
+    behind = -RIVAL_MARGIN - 1.0
+    run = scripted_rounds(monkeypatch, [(2.0, 5.0, behind - 5.0), (4.0, 5.0, behind), ()])
+    theta, alphas, evidence, settled, calls = run(rival=0.0)
+    assert RIVAL_ROUNDS == 2
+    assert not settled and calls == [1.0, 2.0]
+    assert evidence.log_evidence == behind
+    np.testing.assert_array_equal(theta, [2.0, 2.0])
+    np.testing.assert_array_equal(alphas, [2.0])
+
+    close = -RIVAL_MARGIN + 1.0
+    run = scripted_rounds(monkeypatch, [(2.0, 5.0, close), (4.0, 5.0, close), (4.0, 5.0, close)])
+    *_, settled, calls = run(rival=0.0)
+    assert settled and calls == [1.0, 2.0, 4.0]
+
+
+def test_a_fit_keeps_the_round_of_the_highest_log_evidence_of_the_winning_stage(monkeypatch):
+    """On these data the per-layer stage's best round is not its last. Every round's evidence
+    is recorded: the fit keeps the highest sound one of the winning stage (the one-alpha
+    stage's best is lower), with that round's alphas and parameters, and ``loss_`` is J there
+    (computed anew from the fitted weights)."""
+    recorded = []
+    evidence_at = _evidence.evidence_at
+
+    def record(*args, **kwargs):
+        evidence = evidence_at(*args, **kwargs)
+        recorded.append(evidence)
+        return evidence
+
+    monkeypatch.setattr(_evidence, "evidence_at", record)
+    X, y = make_classification(120, 6, n_informative=3, random_state=0)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    classifier = BackpropClassifier(hidden_layer_sizes=(4,), alpha="evidence", random_state=0)
+    classifier.fit(X, y)
+
+    def best(n_groups):
+        sound = [e for e in recorded if e.alphas.size == n_groups and np.all(e.gammas >= 0.5)]
+        return max(sound, key=lambda e: e.log_evidence)
+
+    per_layer = best(2)
+    assert per_layer is not [e for e in recorded if e.alphas.size == 2][-1]
+    assert per_layer.log_evidence > best(1).log_evidence
+    assert classifier.log_evidence_ == per_layer.log_evidence
+    np.testing.assert_array_equal(classifier.alpha_, per_layer.alphas)
+    assert classifier.effective_n_parameters_ == per_layer.gamma
+
+    data = fit_objective(BackpropClassifier(hidden_layer_sizes=(4,)), X, y).data
+    theta = data.network.pack(classifier.coefs_, classifier.intercepts_)
+    loss = BackpropObjective(data, classifier.alpha_).loss_gradient(theta)[0]
+    assert classifier.loss_ == pytest.approx(loss, rel=1e-12)
 
 
 def test_predictive_std_matches_an_independent_laplace_computation():

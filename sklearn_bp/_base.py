@@ -134,6 +134,11 @@ class Problem:
     same_split: bool = False  # the previous fit held out the same rows
 
 
+def _evaluation_dtype(data):
+    """The NumPy dtype a data term's passes compute in (float64 for one that does not say)."""
+    return getattr(data, "dtype", np.float64)
+
+
 def _warn_if_saturated(data, network, theta, estimator_name):
     """Warn when most first-layer hidden units start saturated on the training rows.
 
@@ -341,7 +346,12 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             monitor = self._monitor(data, listeners, coordinates)
             with evaluation_threads(data.largest_product_flops(), data.block_count()):
                 x, result = minimize_objective(
-                    monitor, theta0, plan=plan, tol=float(self.tol), early_stopping=early_stopping
+                    monitor,
+                    theta0,
+                    plan=plan,
+                    tol=float(self.tol),
+                    early_stopping=early_stopping,
+                    dtype=_evaluation_dtype(data),
                 )
             evidence = dict.fromkeys(EVIDENCE_ATTRIBUTES)
         if iteration_tasks is not None:
@@ -408,7 +418,9 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
                 data, listeners, coordinates, alpha=alpha, first_iteration=rounds.next_iteration
             )
             with evaluation_threads(data.largest_product_flops(), data.block_count()):
-                x, result = minimize_objective(monitor, theta, plan=plan, tol=float(self.tol))
+                x, result = minimize_objective(
+                    monitor, theta, plan=plan, tol=float(self.tol), dtype=_evaluation_dtype(data)
+                )
             rounds.add(monitor, result, x)
             return x
 

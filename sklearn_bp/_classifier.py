@@ -134,14 +134,16 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         (and class weights) count as repeated rows.
 
     method : str or callable, default="L-BFGS-B"
-        Method of :func:`scipy.optimize.minimize`, or a minimizer of its own that
-        ``minimize`` accepts as ``method``. Every method gets J with its gradient; the
-        second-order ones also the curvature product chosen by ``hessian``:
+        Method of :func:`scipy.optimize.minimize`, ``"L-BFGS"`` (ours, below), or a
+        minimizer of its own that ``minimize`` accepts as ``method``. Every method gets J
+        with its gradient; the second-order ones also the curvature product chosen by
+        ``hessian``:
 
         ==============  ============  ====================  ==========================
         method          curvature     ``max_iter`` sets     ``tol`` sets
         ==============  ============  ====================  ==========================
         "L-BFGS-B"      none          maxiter               ftol, gtol
+        "L-BFGS"        none          maxiter               ftol, gtol
         "BFGS"          none          maxiter               gtol
         "CG"            none          maxiter               gtol
         "TNC"           none          maxfun (evaluations)  xtol, ftol, gtol
@@ -153,8 +155,14 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         callable        hessp         maxiter               tol
         ==============  ============  ====================  ==========================
 
-        L-BFGS-B and TNC also stop after ``maxfun`` evaluations of J (scipy's default for
-        L-BFGS-B: 15000). ``"trust-krylov"`` is not reproducible (SciPy's subproblem solver
+        L-BFGS-B, L-BFGS and TNC also stop after ``maxfun`` evaluations of J (default for
+        L-BFGS-B and L-BFGS: 15000). ``"L-BFGS"`` is sklearn-bp's own L-BFGS without bounds
+        (the algorithm of ``torch.optim.LBFGS``: two-loop recursion, history ``maxcor=10``,
+        strong-Wolfe line search; the stopping tests of L-BFGS-B), which spares L-BFGS-B's
+        bound-constrained bookkeeping: the faster where an evaluation is cheap for the
+        number of parameters (PyTorch tensors with MKL, "Performance" in the user guide);
+        its options are ``maxiter``, ``maxfun``, ``maxcor``, ``maxls``, ``ftol`` and
+        ``gtol``. ``"trust-krylov"`` is not reproducible (SciPy's subproblem solver
         seeds itself from the clock): ``fit`` warns when ``random_state`` is set with it.
         BFGS and SLSQP keep a dense n-by-n matrix for the n parameters,
         warn (``EfficiencyWarning``) above 500 parameters and refuse networks for which it

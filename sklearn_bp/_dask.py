@@ -370,6 +370,7 @@ class DaskData:
         # What computes each chunk again when a worker that held it is lost: its graph.
         self._blocks = list(zip(x_blocks, y_blocks, w_blocks))
         self._chunk_args = (encode, weigh, dtype)
+        self.dtype = np.dtype(dtype)  # the dtype the passes compute in
         self._chunk_rows = [int(rows) for rows in X.chunks[0]]
         # The chunks are dealt out to the workers in turn: left to itself, the scheduler may put
         # every chunk of an array sent from the client on one worker, which then computes every

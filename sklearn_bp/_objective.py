@@ -60,7 +60,8 @@ class DataTerm:
     The data-term protocol, stated here once: what the objective, the optimizer's driver and
     early stopping ask of the rows of a fit, wherever they live.
 
-    - ``network``, ``total_weight`` (W = Σ_i w_i over its rows);
+    - ``network``, ``total_weight`` (W = Σ_i w_i over its rows), ``dtype`` (the NumPy dtype
+      its passes compute in, float32 or float64);
     - ``loss_sum(θ)``, ``loss_gradient_sum(θ, gradient)``,
       ``hessian_vector_product_sum(θ, v, out)``, ``gauss_newton_vector_product_sum(θ, v, out)``:
       sums over its rows of w_i cost_i, of Δ(l) and of the curvature products, with no penalty
@@ -113,6 +114,8 @@ class DataTerm:
         self.block_rows = int(min(block_rows, X.shape[0]))
         unit_weights = bool(np.all(sample_weight == 1))
         self.ops = ops = primitives_for(X, self.block_rows, unit_weights)
+        # The NumPy dtype the passes compute in.
+        self.dtype = ops.dtype
         self._Y, self._w = ops.put(Y), ops.put(sample_weight)
         self.workspace = Workspace(network, self.block_rows, ops.new)
         # The optimizer's θ is float64; float32 passes need a cast copy of it.

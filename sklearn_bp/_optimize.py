@@ -7,6 +7,7 @@ the loss curve, validation scores for early stopping, the evaluation counts.
 """
 
 import contextlib
+import math
 import os
 import threading
 import time
@@ -20,6 +21,7 @@ from scipy.optimize import OptimizeResult, minimize
 from sklearn.exceptions import ConvergenceWarning, EfficiencyWarning
 from threadpoolctl import ThreadpoolController
 
+from . import _lbfgs
 from ._block_pool import block_workers
 from ._fixes import caller_stacklevel, scipy_solver_options
 
@@ -29,7 +31,8 @@ MAX_ITER = np.iinfo(np.int32).max
 
 @dataclass(frozen=True)
 class Method:
-    """How ``fit``'s parameters map onto one method of ``scipy.optimize.minimize``."""
+    """How ``fit``'s parameters map onto one method of ``scipy.optimize.minimize``, or of our
+    own."""
 
     solver: str  # the private scipy function minimize dispatches to: its options
     max_iter: str  # the option ``max_iter`` sets
@@ -38,10 +41,27 @@ class Method:
     hessp: bool = False  # takes a Hessian-vector product
     dense: bool = False  # keeps a dense n × n matrix
     reproducible: bool = True  # the same inputs give the same result
+    # A method of our own, called in place of ``minimize`` as ``minimizer(fun, x0, callback=,
+    # tol=, dtype=, **options)`` (dtype: that of the evaluations), the options it takes, and
+    # ``check_options(options)``, which refuses values it cannot use.
+    minimizer: object = None
+    own_options: tuple = ()
+    check_options: object = None
 
 
 METHODS = {
     "L-BFGS-B": Method("_minimize_lbfgsb", "maxiter", ("ftol", "gtol"), max_fun="maxfun"),
+    # Ours (_lbfgs): the two-loop recursion and a strong-Wolfe line search, no bounds; the
+    # same stopping tests as L-BFGS-B's, without its bound-constrained bookkeeping.
+    "L-BFGS": Method(
+        "",
+        "maxiter",
+        ("ftol", "gtol"),
+        max_fun="maxfun",
+        minimizer=_lbfgs.minimize_lbfgs,
+        own_options=_lbfgs.OPTIONS,
+        check_options=_lbfgs.check_options,
+    ),
     "BFGS": Method("_minimize_bfgs", "maxiter", ("gtol",), dense=True),
     "CG": Method("_minimize_cg", "maxiter", ("gtol",)),
     # TNC has no iteration limit: max_iter bounds its evaluations of J.
@@ -127,7 +147,12 @@ def _check_options(method, options):
             )
     if callable(method):
         return
-    known = scipy_solver_options(METHODS[method].solver)
+    if spec.minimizer is not None:
+        known = set(spec.own_options)
+        if spec.check_options is not None:
+            spec.check_options(options)
+    else:
+        known = scipy_solver_options(spec.solver)
     if known is None:  # scipy renamed its private solver function: it warns of unknown options
         return
     unknown = sorted(set(options) - known)
@@ -284,12 +309,34 @@ def _blocks_on_threads():
             yield
 
 
+# Sums of squares between these bounds give the norm as the square root of one dot product:
+# neither overflowed nor made of squares that underflowed.
+_SQUARES_LOW, _SQUARES_HIGH = 1e-200, 1e300
+
+
 def _norm(vector):
-    """The Euclidean norm, without overflow for entries beyond 1e154."""
+    """The Euclidean norm, without overflow for entries beyond 1e154.
+
+    One pass over the vector (a dot product) where the sum of squares is safely within
+    float64's range; scaled by the largest entry otherwise.
+    """
+    with np.errstate(over="ignore", under="ignore"):
+        squares = float(np.dot(vector, vector))
+    if _SQUARES_LOW < squares < _SQUARES_HIGH:
+        return math.sqrt(squares)
     largest = float(np.max(np.abs(vector), initial=0.0))
     if largest == 0.0 or not np.isfinite(largest):
         return largest
     return largest * float(np.linalg.norm(vector / largest))
+
+
+def _all_finite(array):
+    """Whether every entry is finite: a sum is finite only if every entry is (inf and nan
+    propagate), one pass without a new array; the entries are looked at one by one only
+    where the sum overflowed."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = float(np.sum(array))
+    return math.isfinite(total) or bool(np.isfinite(array).all())
 
 
 def _with_norm(loss, gradient):
@@ -435,7 +482,7 @@ class Monitor:
 
     def fun(self, u):
         """J and ∇J for the method, in its coordinates: counted, checked finite, remembered."""
-        if not np.isfinite(u).all():
+        if not _all_finite(u):
             # The method itself broke down (a division by zero in its own step, say): end the
             # fit at the best parameters evaluated, not with an error about the network.
             raise _Stop("breakdown", BREAKDOWN_MESSAGE)
@@ -450,7 +497,7 @@ class Monitor:
         """J and ∇J at θ: counted, checked finite, remembered."""
         loss, gradient = self.loss_gradient(theta)
         self.n_fun_evals += 1
-        if not (np.isfinite(loss) and np.isfinite(gradient).all()):
+        if not (np.isfinite(loss) and _all_finite(gradient)):
             # A method fed nan keeps going and returns a model of nan: stop here instead.
             raise ValueError(
                 f"The cost J or its gradient became non-finite (J = {loss}) at evaluation "
@@ -467,7 +514,7 @@ class Monitor:
 
     def hessp(self, u, v):
         """The curvature product for the method, in its coordinates, counted."""
-        if not (np.isfinite(u).all() and np.isfinite(v).all()):
+        if not (_all_finite(u) and _all_finite(v)):
             raise _Stop("breakdown", BREAKDOWN_MESSAGE)
         self.n_hessp_evals += 1
         if self.coordinates is None:
@@ -633,8 +680,9 @@ class EarlyStopping:
         return self.best_theta
 
 
-def minimize_objective(monitor, theta0, *, plan, tol, early_stopping=None):
-    """Minimize J from ``theta0`` with ``scipy.optimize.minimize``; return its result.
+def minimize_objective(monitor, theta0, *, plan, tol, early_stopping=None, dtype=np.float64):
+    """Minimize J from ``theta0`` with ``scipy.optimize.minimize`` (or our own L-BFGS);
+    return its result.
 
     Parameters
     ----------
@@ -650,6 +698,9 @@ def minimize_objective(monitor, theta0, *, plan, tol, early_stopping=None):
         ``minimize``'s ``tol``; 0 turns the method's tolerance tests off.
     early_stopping : EarlyStopping or None
         The early-stopping listener of ``monitor``, if any: it chooses the parameters.
+    dtype : numpy dtype, default=np.float64
+        The dtype the evaluations of J compute in; our own methods keep their curvature
+        history in it (``_lbfgs``).
 
     Returns
     -------
@@ -685,16 +736,26 @@ def minimize_objective(monitor, theta0, *, plan, tol, early_stopping=None):
         np.errstate(over="ignore", invalid="ignore", divide="ignore"),
     ):
         try:
-            result = minimize(
-                monitor.fun,
-                monitor.to_method(theta0),
-                jac=True,
-                hessp=hessp,
-                method=method,
-                tol=tol,
-                options=options,
-                callback=monitor.callback,
-            )
+            if plan.spec.minimizer is not None:
+                result = plan.spec.minimizer(
+                    monitor.fun,
+                    monitor.to_method(theta0),
+                    callback=monitor.callback,
+                    tol=tol,
+                    dtype=dtype,
+                    **options,
+                )
+            else:
+                result = minimize(
+                    monitor.fun,
+                    monitor.to_method(theta0),
+                    jac=True,
+                    hessp=hessp,
+                    method=method,
+                    tol=tol,
+                    options=options,
+                    callback=monitor.callback,
+                )
             x = monitor.from_method(_check_solution(result, method, theta0.size))
         except _Stop as stop:
             if monitor.best_theta is None:

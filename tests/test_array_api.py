@@ -174,7 +174,7 @@ FIT_CASES = [
 
 
 @pytest.mark.parametrize("Estimator, X, y", FIT_CASES)
-@pytest.mark.parametrize("method", ["L-BFGS-B", "Newton-CG"])
+@pytest.mark.parametrize("method", ["L-BFGS-B", "L-BFGS", "Newton-CG"])
 def test_fit_gives_the_loss_of_the_numpy_fit(space, Estimator, X, y, method):
     # A whole fit is equal only where it ends at a well-conditioned minimum: alpha=1.0 makes
     # the minimum so, and tol=0 runs each method until it can reduce J no further. With the

@@ -107,7 +107,7 @@ def test_callbacks_change_nothing_in_the_fit():
 
 
 @needs_callbacks
-@pytest.mark.parametrize("method", ["L-BFGS-B", "Newton-CG", "trust-constr"])
+@pytest.mark.parametrize("method", ["L-BFGS-B", "L-BFGS", "Newton-CG", "trust-constr"])
 def test_a_callback_can_stop_the_fit(method):
     X, y = _data()
     model = BackpropClassifier(hidden_layer_sizes=(4,), method=method, tol=0, random_state=0)

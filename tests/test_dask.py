@@ -58,7 +58,7 @@ def _same_model(memory, cluster):
             assert _relative(a, b) <= 1e-7
 
 
-@pytest.mark.parametrize("method", ["L-BFGS-B", "Newton-CG"])
+@pytest.mark.parametrize("method", ["L-BFGS-B", "L-BFGS", "Newton-CG"])
 @pytest.mark.parametrize("kind", ["classifier", "regressor"])
 def test_fit_on_the_cluster_equals_the_fit_in_memory(client, kind, method):
     if kind == "classifier":

@@ -1,5 +1,6 @@
 """The scipy.optimize driver: method options, results, BLAS threads."""
 
+import math
 import os
 import warnings
 
@@ -716,3 +717,31 @@ def test_coordinates_change_what_the_method_sees_not_what_is_recorded():
     np.testing.assert_allclose(x, [0.0, 1e3, 2e3], atol=1e-6)
     assert summary["fun"] == pytest.approx(stretched(x)[0], rel=1e-15)
     assert monitor.loss_curve == [stretched(theta)[0] for theta in seen]
+
+
+@pytest.mark.parametrize(
+    "vector",
+    [
+        np.array([3.0, -4.0]),
+        np.array([3e200, -4e200]),  # squares overflow
+        np.array([3e-170, -4e-170]),  # squares underflow
+        np.array([1e308, 1e308, -1e308]),
+        np.zeros(3),
+    ],
+)
+def test_the_norm_of_the_records_is_exact_at_any_scale(vector):
+    from sklearn_bp._optimize import _norm
+
+    scale = np.max(np.abs(vector)) or 1.0
+    expected = scale * math.hypot(*(vector / scale))
+    assert _norm(vector) == pytest.approx(expected, rel=1e-15)
+
+
+def test_finiteness_is_decided_entry_by_entry_where_the_sum_overflows():
+    from sklearn_bp._optimize import _all_finite
+
+    assert _all_finite(np.array([1e308, 1e308]))  # the sum overflows; every entry is finite
+    assert _all_finite(np.array([1.0, -2.0]))
+    for bad in (np.inf, -np.inf, np.nan):
+        assert not _all_finite(np.array([1.0, bad]))
+    assert not _all_finite(np.array([np.inf, -np.inf]))  # a sum of nan

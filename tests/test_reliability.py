@@ -18,7 +18,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_bp import BackpropClassifier, gradient_check
 from sklearn_bp._gradient_check import check_objective
-from sklearn_bp._network import Network
+from sklearn_bp._network import Network, Workspace
 from sklearn_bp._placement import block_rows
 
 from .support import numpy_must_not_warn
@@ -189,6 +189,28 @@ def test_row_blocks_change_the_fit_only_at_rounding_level(working_memory, random
     ):
         assert_allclose(W_blocked, W_whole, rtol=1e-10, atol=1e-10 * np.abs(W_whole).max())
     assert_allclose(blocked.loss_, whole.loss_, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_blocks_that_go_to_threads_are_even_in_number(dtype):
+    """20000 × 400 with (25,) units: blocks of about 8 MiB are 10 in float64, and would be 5 of
+    4152 rows in float32, which leave one of two threads idle for the fifth: 6 then."""
+    X = np.zeros((20000, 400), dtype=dtype)
+    network = Network((400, 25, 10))
+    rows = block_rows(network, X)
+    assert (rows, -(-X.shape[0] // rows)) == ((2076, 10) if dtype == np.float64 else (3334, 6))
+
+
+def test_the_even_count_only_where_the_blocks_go_to_threads():
+    """10380 rows of 20000 × 400's network make 5 blocks of 2076: 6 of 1730. A network whose
+    products stay below the threads' threshold keeps its 3 blocks (working_memory for 100
+    rows), which run in order on one thread."""
+    rows = block_rows(Network((400, 25, 10)), np.zeros((10380, 400)))
+    assert (rows, -(-10380 // rows)) == (1730, 6)
+    small = Network((5, 4, 3))
+    per_row = Workspace.bytes_per_row(small, np.dtype(np.float64))
+    with config_context(working_memory=100 * per_row / 2**20):
+        assert block_rows(small, np.zeros((300, 5))) == 100
 
 
 def assert_same_state(now, before, path="estimator"):

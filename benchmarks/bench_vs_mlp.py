@@ -60,6 +60,8 @@ from sklearn.preprocessing import StandardScaler
 
 import sklearn_bp
 from sklearn_bp import BackpropClassifier, BackpropRegressor
+from sklearn_bp._block_pool import workers as block_workers_now
+from sklearn_bp._optimize import evaluation_threads
 
 ALPHA = 1e-4
 MEMORY_MAX_ITER = 2  # the peak is reached in the first evaluation
@@ -313,6 +315,35 @@ def alternated_times(functions, seconds, min_runs=10):
     return times
 
 
+# OpenBLAS's threads keep spinning for about a tenth of a second after a product on several
+# threads: an evaluation on blocks of rows, NumPy's BLAS at one thread, timed right after the
+# floor's products on OpenBLAS's threads would share the cores with them, as no fit does.
+PHASE_SECONDS, SETTLE_SECONDS = 0.6, 0.2
+
+
+def phased_times(functions, contexts, seconds):
+    """Time ``functions`` in turn, each for a phase of ``PHASE_SECONDS`` inside its context,
+    keeping the calls that start ``SETTLE_SECONDS`` or more into the phase (at least one), for
+    about ``seconds`` in all. Returns one list per function: the median of each phase, the
+    i-th of all from the same round, as ``alternated_times`` pairs them."""
+    times = [[] for _ in functions]
+    deadline = time.perf_counter() + seconds
+    while len(times[0]) < 3 or time.perf_counter() < deadline:
+        for function, context, record in zip(functions, contexts, times):
+            kept = []
+            with context():
+                phase_start = time.perf_counter()
+                while not kept or time.perf_counter() - phase_start < PHASE_SECONDS:
+                    start = time.perf_counter()
+                    function()
+                    if start - phase_start >= SETTLE_SECONDS or (
+                        time.perf_counter() - phase_start >= PHASE_SECONDS
+                    ):
+                        kept.append(time.perf_counter() - start)
+            record.append(statistics.median(kept))
+    return times
+
+
 def gemm_floor(layer_sizes, X, block_rows):
     """The GEMMs of one forward and backward pass over X, on preallocated arrays.
 
@@ -499,33 +530,45 @@ def poisson_rows(settings):
 def evaluation_row(case, dtype, seconds):
     """One evaluation of J and ∇J / the GEMMs it needs, timed alone over all rows at once.
 
-    The details add the same GEMMs over the objective's blocks of rows, which keep a block of
-    X in cache between the forward and backward pass.
+    The evaluation runs as a fit runs it, under ``evaluation_threads`` (large products: the
+    blocks on threads, NumPy's BLAS at one thread each; small ones: one thread); the floor is
+    the GEMMs at the BLAS's own thread count. The details add the same GEMMs over the
+    objective's blocks of rows, which keep a block of X in cache between the forward and
+    backward pass, and the element-wise floor, timed on one thread: spread over the fit's T
+    threads at best, no NumPy evaluation goes below floor + element-wise / T.
     """
     X, y = case.data()
     X = X.astype(dtype)
     objective, theta = BackpropClassifier(
         hidden_layer_sizes=case.hidden, alpha=ALPHA
     )._objective_at_start(X, y, None, dtype=[X.dtype])
-    layer_sizes, block_rows = objective.network.layer_sizes, objective.data.block_rows
+    data = objective.data
+    layer_sizes, block_rows = objective.network.layer_sizes, data.block_rows
     floor, flops = gemm_floor(layer_sizes, X, X.shape[0])
     blocked_floor, _ = gemm_floor(layer_sizes, X, block_rows)
-    times = alternated_times(
-        [
-            lambda: objective.loss_gradient(theta),
-            floor,
-            blocked_floor,
-            elementwise_floor(layer_sizes, X),
-        ],
-        seconds,
+
+    def evaluate():
+        objective.loss_gradient(theta)
+
+    with evaluation_threads(data.largest_product_flops(), data.block_count()):
+        threads = block_workers_now()
+    contexts = [
+        functools.partial(evaluation_threads, data.largest_product_flops(), data.block_count()),
+        contextlib.nullcontext,
+        contextlib.nullcontext,
+        contextlib.nullcontext,
+    ]
+    times = phased_times(
+        [evaluate, floor, blocked_floor, elementwise_floor(layer_sizes, X)], contexts, seconds
     )
     evaluation, floor, blocked_floor, elementwise = (statistics.median(record) for record in times)
     quartiles = statistics.quantiles([a / b for a, b in zip(times[0], times[1])], n=4)
     details = (
-        f"evaluation {1e3 * evaluation:.3g} ms, floor {1e3 * floor:.3g} ms "
-        f"({flops / floor / 1e9:.0f} GFLOP/s), floor over blocks of {block_rows} rows "
-        f"{1e3 * blocked_floor:.3g} ms; element-wise floor {1e3 * elementwise:.3g} ms, "
-        f"so no NumPy evaluation below {(floor + elementwise) / floor:.2f} times the floor; "
+        f"evaluation {1e3 * evaluation:.3g} ms on {threads} thread(s), floor "
+        f"{1e3 * floor:.3g} ms ({flops / floor / 1e9:.0f} GFLOP/s), floor over blocks of "
+        f"{block_rows} rows {1e3 * blocked_floor:.3g} ms; element-wise floor "
+        f"{1e3 * elementwise:.3g} ms on one thread, so no NumPy evaluation on {threads} "
+        f"thread(s) below {(floor + elementwise / threads) / floor:.2f} times the floor; "
         f"{len(times[0])} runs each"
     )
     measurement = f"{case.title}, {case.hidden}, {np.dtype(dtype).name}: evaluation / GEMM floor"

@@ -54,6 +54,7 @@ import numpy as np
 import torch
 from _machine import cpu_model, git_revision, load_average  # benchmarks/_machine.py
 from _timing import median_spread  # benchmarks/_timing.py
+from _torch_lbfgs import run_torch_lbfgs  # benchmarks/_torch_lbfgs.py
 from scipy.optimize import minimize
 from sklearn import config_context
 from sklearn.datasets import make_classification
@@ -145,32 +146,11 @@ def objective_of(X, y, hidden):
 def fit_torch(X, y, hidden, iterations, objective, theta0):
     """torch.optim.LBFGS on our J, from our θ0, in X's dtype."""
     params, J = torch_loss(X, y, objective, theta0)
-    optimizer = torch.optim.LBFGS(
-        params,
-        lr=1,
-        max_iter=iterations,
-        max_eval=25 * iterations,  # so that only max_iter ends it
-        history_size=10,
-        tolerance_grad=0,
-        tolerance_change=0,
-        line_search_fn="strong_wolfe",
-    )
-
-    def closure():
-        optimizer.zero_grad()
-        loss = J()
-        loss.backward()
-        return loss
-
-    with torch.no_grad():
-        start_J = float(J())
-    ours = objective.loss(theta0)
     tolerance = 1e-12 if X.dtype == torch.float64 else 1e-5
-    assert abs(start_J - ours) <= tolerance * abs(ours), f"not the same J: {start_J} {ours}"
-    start = time.perf_counter()
-    optimizer.step(closure)
-    seconds = time.perf_counter() - start
-    state = optimizer.state[optimizer._params[0]]
+    seconds, state = run_torch_lbfgs(
+        params, J, iterations, objective.loss(theta0), tolerance,
+        max_eval=25 * iterations,  # so that only max_iter ends it
+    )  # fmt: skip
     with torch.no_grad():
         return {
             "fit": seconds / state["n_iter"],

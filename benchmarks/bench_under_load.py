@@ -127,6 +127,7 @@ def fit_mlp(X, y, hidden, max_iter):
 def torch_fitter():
     try:
         import torch
+        from _torch_lbfgs import run_torch_lbfgs  # benchmarks/_torch_lbfgs.py
     except ImportError:
         return None
 
@@ -153,31 +154,9 @@ def torch_fitter():
             penalty = sum((W * W).sum() for W in params[::2])
             return (data + 0.5 * ALPHA * penalty) / m
 
-        optimizer = torch.optim.LBFGS(
-            params,
-            lr=1,
-            max_iter=max_iter,
-            history_size=10,
-            tolerance_grad=0,
-            tolerance_change=0,
-            line_search_fn="strong_wolfe",
-        )
-
-        def closure():
-            optimizer.zero_grad()
-            loss = J()
-            loss.backward()
-            return loss
-
+        seconds, state = run_torch_lbfgs(params, J, max_iter, objective.loss(theta0), 1e-12)
         with torch.no_grad():
-            start_J = float(J())
-        assert abs(start_J - objective.loss(theta0)) <= 1e-12 * abs(start_J), "not the same J"
-        start = time.perf_counter()
-        optimizer.step(closure)
-        seconds = time.perf_counter() - start
-        n_iter = optimizer.state[optimizer._params[0]]["n_iter"]
-        with torch.no_grad():
-            return seconds / n_iter, float(J())
+            return seconds / state["n_iter"], float(J())
 
     return fit_torch
 

@@ -221,7 +221,8 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
 
     log_evidence_ : float or None
         With ``alpha="evidence"``, ln p(D | α, β) at the returned parameters in the Laplace
-        approximation (up to a constant of the flat prior of the biases); None after a fit
+        approximation (up to a constant of the flat prior of the biases; the hidden units'
+        symmetries, ln(H! 2^H) per layer, counted); None after a fit
         with a given alpha, and for networks beyond the dense limit, whose γ is estimated
         stochastically.
 

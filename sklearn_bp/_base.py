@@ -913,7 +913,11 @@ def _evidence_stages(network, data, theta0, previous, minimize_at, rounds, args)
         per_layer = weight_groups(network, per_layer=True)
         # The stage before is its rival: one far behind it ends early.
         rival = stages[0][2].log_evidence if stages else None
-        stage = settle(minimize_at, data, theta0, start, per_layer, *args, rival=rival)
+        # From the first stage's choice θ already minimizes J (the same J), and its G holds.
+        at_minimum = stages[0][2] if stages else None
+        stage = settle(
+            minimize_at, data, theta0, start, per_layer, *args, rival=rival, at_minimum=at_minimum
+        )
         stages.append((*stage, rounds.result))
     return stages
 

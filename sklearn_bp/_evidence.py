@@ -206,6 +206,10 @@ class DenseCurvature:
         """k_c, the number of weights of every group."""
         return np.bincount(self.groups[self.groups >= 0], minlength=n_groups).astype(np.float64)
 
+    def regrouped(self, groups):
+        """The same G, with other groups of weights."""
+        return DenseCurvature(self.G, groups)
+
 
 class StochasticCurvature:
     """γ_c estimated from G·v products alone: Hutchinson's estimator with conjugate gradients.
@@ -232,6 +236,12 @@ class StochasticCurvature:
     def sizes(self, n_groups):
         """k_c, the number of weights of every group."""
         return np.bincount(self.groups[self.groups >= 0], minlength=n_groups).astype(np.float64)
+
+    def regrouped(self, groups):
+        """The same θ and probes, with other groups of weights."""
+        return StochasticCurvature(
+            self.data, self.theta, groups, probes=self.probes, random_state=self.random_state
+        )
 
     def gammas(self, alphas):
         """Estimates of γ_c of every group (their ``standard_errors``), and None for ln det."""
@@ -337,11 +347,20 @@ def log_symmetries(network):
     return total
 
 
-def evidence_at(data, theta, alphas, groups, n_outputs, estimate_beta, random_state=0):
-    """The :class:`Evidence` at θ, a minimum of J for our ``alphas`` (one per group)."""
+def evidence_at(
+    data, theta, alphas, groups, n_outputs, estimate_beta, random_state=0, curvature=None
+):
+    """The :class:`Evidence` at θ, a minimum of J for our ``alphas`` (one per group).
+
+    ``curvature``, the :class:`DenseCurvature` or :class:`StochasticCurvature` of an earlier
+    evaluation at this θ (with other groups), saves building G again.
+    """
     alphas = np.asarray(alphas, dtype=np.float64)
     n_groups = alphas.size
-    curvature = curvature_at(data, theta, groups, random_state)
+    if curvature is None:
+        curvature = curvature_at(data, theta, groups, random_state)
+    else:
+        curvature = curvature.regrouped(groups)
     sizes = curvature.sizes(n_groups)
     gammas, log_det = curvature.gammas(alphas)
     gammas = np.clip(gammas, 0.0, sizes)
@@ -399,7 +418,16 @@ def _sound(evidence):
 
 
 def settle(
-    minimize_at, data, theta, alphas, groups, n_outputs, estimate_beta, max_rounds, rival=None
+    minimize_at,
+    data,
+    theta,
+    alphas,
+    groups,
+    n_outputs,
+    estimate_beta,
+    max_rounds,
+    rival=None,
+    at_minimum=None,
 ):
     """Alternate the minimization of J with MacKay's updates until the alphas settle.
 
@@ -419,9 +447,17 @@ def settle(
     it is running off to a degenerate optimum, which the stages' ranking puts last anyway. So
     does a stage whose log evidence is, from its :data:`RIVAL_ROUNDS`-th round on, more than
     :data:`RIVAL_MARGIN` below ``rival``, the best log evidence of the stages before it.
+
+    ``at_minimum``, the :class:`Evidence` of an earlier stage at θ with these alphas (θ then
+    already minimizes J: the same alpha on every group is the same J), skips the first
+    minimization and the first round's G: the stage starts from that stage's choice.
     """
     alphas = np.asarray(alphas, dtype=np.float64)
-    theta = minimize_at(alphas, theta)
+    curvature = None
+    if at_minimum is None:
+        theta = minimize_at(alphas, theta)
+    else:
+        curvature = at_minimum.curvature
     degenerate = np.zeros(alphas.size, dtype=int)
     best = None  # the sound round of the highest log evidence so far
 
@@ -439,7 +475,13 @@ def settle(
         return (*(best or (theta, alphas, evidence)), settled)
 
     for round_ in range(1, max_rounds + 1):
-        evidence = evidence_at(data, theta, alphas, groups, n_outputs, estimate_beta)
+        if curvature is None:
+            evidence = evidence_at(data, theta, alphas, groups, n_outputs, estimate_beta)
+        else:
+            evidence = evidence_at(
+                data, theta, alphas, groups, n_outputs, estimate_beta, curvature=curvature
+            )
+            curvature = None
         change = np.abs(np.log(evidence.updates / alphas))
         if np.all(change < settling_tolerance(evidence.gammas)):
             return end(theta, alphas, evidence, True)

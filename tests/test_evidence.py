@@ -14,7 +14,14 @@ from sklearn import config_context
 from sklearn.datasets import make_classification, make_friedman1
 from sklearn.utils._param_validation import InvalidParameterError
 
-from sklearn_bp import BackpropClassifier, BackpropRegressor, _evidence, load_model, save_model
+from sklearn_bp import (
+    BackpropClassifier,
+    BackpropRegressor,
+    _base,
+    _evidence,
+    load_model,
+    save_model,
+)
 from sklearn_bp._evidence import (
     PROBES,
     RIVAL_MARGIN,
@@ -265,7 +272,7 @@ def scripted_rounds(monkeypatch, script):
     evaluation the k-th ``(updates, gammas, log_evidence)`` of ``script`` (one group)."""
     rounds = iter(script)
 
-    def evidence_at(data, theta, alphas, groups, n_outputs, estimate_beta):
+    def evidence_at(data, theta, alphas, groups, n_outputs, estimate_beta, curvature=None):
         updates, gammas, log_evidence = next(rounds)
         gammas = np.atleast_1d(np.asarray(gammas, dtype=np.float64))
         return Evidence(
@@ -369,6 +376,50 @@ def test_a_fit_keeps_the_round_of_the_highest_log_evidence_of_the_winning_stage(
     theta = data.network.pack(classifier.coefs_, classifier.intercepts_)
     loss = BackpropObjective(data, classifier.alpha_).loss_gradient(theta)[0]
     assert classifier.loss_ == pytest.approx(loss, rel=1e-12)
+
+
+def test_the_per_layer_stage_starts_from_the_first_stages_choice_without_refitting(
+    monkeypatch,
+):
+    """The per-layer stage starts where the one-alpha stage's choice is: the same J (every
+    layer's alpha equal), so no minimization and no new G for its first round, whose log
+    evidence is the first stage's and whose γ_c split the first stage's γ by layer."""
+    built, recorded, minimized = [], [], []
+    gauss_newton, evidence_at = _evidence.gauss_newton_matrix, _evidence.evidence_at
+    minimize_objective = _base.minimize_objective
+
+    def build(data, theta):
+        built.append(theta.copy())
+        return gauss_newton(data, theta)
+
+    def record(*args, **kwargs):
+        recorded.append(evidence_at(*args, **kwargs))
+        return recorded[-1]
+
+    def minimize(monitor, theta0, **kwargs):
+        minimized.append(theta0.copy())
+        return minimize_objective(monitor, theta0, **kwargs)
+
+    monkeypatch.setattr(_evidence, "gauss_newton_matrix", build)
+    monkeypatch.setattr(_evidence, "evidence_at", record)
+    monkeypatch.setattr(_base, "minimize_objective", minimize)
+    X, y = regression_data(n=60)
+    regressor = BackpropRegressor(hidden_layer_sizes=(3,), alpha="evidence", random_state=0)
+    regressor.fit(X, y)
+
+    first = next(i for i, e in enumerate(recorded) if e.alphas.size == 2)
+    one_group = [e for e in recorded[:first] if np.all(e.gammas >= 0.5)]
+    chosen = max(one_group, key=lambda e: e.log_evidence)
+    start = recorded[first]
+    np.testing.assert_array_equal(start.alphas, np.full(2, chosen.alphas[0]))
+    assert start.curvature.G is chosen.curvature.G
+    assert start.log_evidence == pytest.approx(chosen.log_evidence, rel=1e-12, abs=1e-9)
+    assert start.gammas.sum() == pytest.approx(chosen.gammas.sum(), rel=1e-10)
+    # One G for every evaluation but the per-layer stage's first; one minimization before
+    # every evaluation but that one.
+    assert len(built) == len(recorded) - 1
+    assert first >= 2 and len(recorded) > first + 1
+    assert len(minimized) == len(recorded) - 1
 
 
 def test_predictive_std_matches_an_independent_laplace_computation():

@@ -44,7 +44,7 @@ larger of 1% and a tenth of the evidence's own error bar on ln α_c, √(2 / γ_
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg.lapack import dtrtri
+from scipy.linalg.lapack import dpotrf, dtrtri
 from sklearn import get_config
 
 # Losses whose data term is a full negative log-likelihood (β = 1), and the one with a noise
@@ -179,15 +179,21 @@ class DenseCurvature:
         """tr_c(M⁻¹) of every group (over its weights) and ln det M."""
         M = self.G + np.diag(self.diagonal(alphas))
         try:
-            C = np.linalg.cholesky(M)
+            # LAPACK's own Cholesky factorization, in M's place (M is symmetric: its
+            # transpose is the Fortran-ordered array LAPACK works in without a copy), and
+            # the factor's inverse in the factor's place.
+            C, info = dpotrf(M.T, lower=1, clean=1, overwrite_a=1)
+            if info != 0:
+                raise np.linalg.LinAlgError("M is not positive definite in floating point")
+            log_det = 2.0 * float(np.sum(np.log(np.diag(C))))
             # M⁻¹ = C⁻ᵀ C⁻¹: its diagonal is the column sums of the squares of C⁻¹ (C's
             # strict upper triangle is 0, and so stays C⁻¹'s).
-            C_inverse, info = dtrtri(C, lower=1)
+            C_inverse, info = dtrtri(C, lower=1, overwrite_c=1)
             if info != 0:
                 raise np.linalg.LinAlgError("the Cholesky factor is singular")
             diagonal = np.einsum("ij,ij->j", C_inverse, C_inverse)
-            log_det = 2.0 * float(np.sum(np.log(np.diag(C))))
         except np.linalg.LinAlgError:  # round-off broke the factorization: the eigenvalues
+            M = self.G + np.diag(self.diagonal(alphas))  # the factorization overwrote it
             values, vectors = np.linalg.eigh(0.5 * (M + M.T))
             values = np.maximum(values, np.finfo(np.float64).tiny)
             diagonal = np.einsum("ij,j,ij->i", vectors, 1.0 / values, vectors)

@@ -253,8 +253,10 @@ class DataTerm:
                 Ce = ops.r_output(loss, H, e, ops.new((n_rows, n_outputs)))
                 curvature[unit] = ops.to_host(ops.weigh_rows(Ce, w))
             if n_outputs == 1:
-                # One output: w_i c_i ≥ 0, and G = Sᵀ S for S = √(w c) ⊙ J, a symmetric product.
-                root = np.sqrt(np.maximum(curvature[0], 0.0)) * jacobian[0]
+                # One output: w_i c_i ≥ 0, and G = Sᵀ S for S = √(w c) ⊙ J (made in J's place),
+                # a symmetric product.
+                root = jacobian[0]
+                root *= np.sqrt(np.maximum(curvature[0], 0.0))
                 G += root.T @ root
                 continue
             # (C J)_i for output k' = Σ_k (w_i C_i)_k'k J_ik, C_i symmetric.

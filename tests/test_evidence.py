@@ -458,6 +458,26 @@ def test_predictive_std_of_several_outputs_sparse_and_float32():
     np.testing.assert_allclose(std32, std, rtol=1e-4)
 
 
+def test_traces_fall_back_to_the_eigenvalues_of_the_matrix_itself():
+    """Where round-off leaves M = G + D + ε P_b indefinite (here a bias of negative
+    curvature), the Cholesky factorization fails part way, having overwritten M; the traces
+    and ln det then come from the eigenvalues of M itself, clipped at the smallest float."""
+    rng = np.random.RandomState(0)
+    root = rng.randn(6, 4)
+    G = np.zeros((5, 5))
+    G[:4, :4] = root.T @ root
+    G[4, 4] = -1e-6
+    groups = np.array([0, 0, 1, 1, -1])
+    curvature = DenseCurvature(G, groups)
+    alphas = np.array([0.5, 2.0])
+    traces, log_det = curvature.traces(alphas)
+    inverse = np.linalg.inv(G[:4, :4] + np.diag([0.5, 0.5, 2.0, 2.0]))
+    np.testing.assert_allclose(traces, [np.trace(inverse[:2, :2]), np.trace(inverse[2:, 2:])])
+    tiny = np.finfo(np.float64).tiny
+    expected = np.linalg.slogdet(G[:4, :4] + np.diag([0.5, 0.5, 2.0, 2.0]))[1] + np.log(tiny)
+    assert log_det == pytest.approx(expected, rel=1e-12)
+
+
 def test_stochastic_gamma_agrees_with_the_exact_one_within_its_standard_error():
     X, y = regression_data(n=60, n_features=5)
     objective = fit_objective(BackpropRegressor(hidden_layer_sizes=(6,), alpha=1.0), X, y)

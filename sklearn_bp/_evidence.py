@@ -177,7 +177,9 @@ class DenseCurvature:
 
     def traces(self, alphas):
         """tr_c(M⁻¹) of every group (over its weights) and ln det M."""
-        M = self.G + np.diag(self.diagonal(alphas))
+        M = self.G.copy()
+        on_diagonal = np.arange(M.shape[0])
+        M[on_diagonal, on_diagonal] += self.diagonal(alphas)
         try:
             # LAPACK's own Cholesky factorization, in M's place (M is symmetric: its
             # transpose is the Fortran-ordered array LAPACK works in without a copy), and

@@ -234,14 +234,14 @@ class DataTerm:
         params = self._params(theta)
         workspace = self.workspace
         buffer = ops.new((block_rows, n))
-        G = np.zeros((n, n), dtype=np.float64)
+        G = None
         for X, Y, w in self._blocks(block_rows):
             n_rows = X.shape[0]
             hidden, H, _ = block_loss(ops, network, loss, params, X, Y, w, workspace)
             deltas = first_rows(workspace.deltas, n_rows)
             scratch = first_rows(workspace.scratch, n_rows)
             out = None if buffer is None else buffer[:n_rows]
-            jacobian = np.empty((n_outputs, n_rows, n), dtype=np.float64)
+            jacobian = np.empty((n_outputs, n_rows, n), dtype=np.float64) if n_outputs > 1 else None
             # C_i e_k for every row, weighted: column k of w_i C_i.
             curvature = np.empty((n_outputs, n_rows, n_outputs), dtype=np.float64)
             for unit in range(n_outputs):
@@ -249,19 +249,26 @@ class DataTerm:
                 e[:, unit] = 1.0
                 e = ops.put(e)
                 rows = output_jacobian(ops, network, params, X, hidden, e, deltas, scratch, out)
-                jacobian[unit] = ops.to_host(rows)
                 Ce = ops.r_output(loss, H, e, ops.new((n_rows, n_outputs)))
                 curvature[unit] = ops.to_host(ops.weigh_rows(Ce, w))
-            if n_outputs == 1:
-                # One output: w_i c_i ≥ 0, and G = Sᵀ S for S = √(w c) ⊙ J (made in J's place),
-                # a symmetric product.
-                root = jacobian[0]
+                if jacobian is not None:
+                    jacobian[unit] = ops.to_host(rows)
+            if jacobian is None:
+                # One output: w_i c_i ≥ 0, and G = Sᵀ S for S = √(w c) ⊙ J, a symmetric product;
+                # S made in the host's float64 J, the buffer itself where the passes run on the
+                # host in float64 (it is written again by the next block).
+                root = np.asarray(ops.to_host(rows), dtype=np.float64)
                 root *= np.sqrt(np.maximum(curvature[0], 0.0))
-                G += root.T @ root
-                continue
-            # (C J)_i for output k' = Σ_k (w_i C_i)_k'k J_ik, C_i symmetric.
-            weighted = np.einsum("kiq,kin->qin", curvature, jacobian)
-            G += jacobian.reshape(-1, n).T @ weighted.reshape(-1, n)
+                left, right = root.T, root
+            else:
+                # (C J)_i for output k' = Σ_k (w_i C_i)_k'k J_ik, C_i symmetric.
+                weighted = np.einsum("kiq,kin->qin", curvature, jacobian)
+                left, right = jacobian.reshape(-1, n).T, weighted.reshape(-1, n)
+            # The first block's product is G's memory: no zeros to add it to.
+            if G is None:
+                G = left @ right
+            else:
+                G += left @ right
         G += G.T
         G *= 0.5
         return G

@@ -483,13 +483,10 @@ def settle(
         return (*(best or (theta, alphas, evidence)), settled)
 
     for round_ in range(1, max_rounds + 1):
-        if curvature is None:
-            evidence = evidence_at(data, theta, alphas, groups, n_outputs, estimate_beta)
-        else:
-            evidence = evidence_at(
-                data, theta, alphas, groups, n_outputs, estimate_beta, curvature=curvature
-            )
-            curvature = None
+        evidence = evidence_at(
+            data, theta, alphas, groups, n_outputs, estimate_beta, curvature=curvature
+        )
+        curvature = None  # the next round's θ is another
         change = np.abs(np.log(evidence.updates / alphas))
         if np.all(change < settling_tolerance(evidence.gammas)):
             return end(theta, alphas, evidence, True)
